@@ -1,0 +1,100 @@
+"""Every registered model: the shared surface, gradients, and bad input (timm's test_models)."""
+import pytest
+import torch
+
+import inception_edu as ie
+from inception_edu.models.base import InceptionNet, InceptionOutputs
+
+MODELS = ie.list_models()
+
+
+def _small_input(model, batch=2):
+    # The smallest input the model accepts keeps the full-size networks fast on CPU.
+    s = model.min_size
+    return torch.randn(batch, model.in_chans, s, s)
+
+
+def test_registry_is_populated():
+    for name in ["nin_cifar", "googlenet", "googlenet_bn", "bn_inception", "inception_v2", "inception_v3",
+                 "inception_v4", "inception_resnet_v1", "inception_resnet_v2", "inception_resnet_v2_paper"]:
+        assert name in MODELS
+    assert len(ie.list_models("*cifar*")) >= 4
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_every_parameter_gets_a_finite_gradient(name):
+    model = ie.create_model(name, num_classes=7)
+    assert isinstance(model, InceptionNet)
+    model.train()
+    out = model(_small_input(model))
+    if isinstance(out, InceptionOutputs):
+        assert len(out.aux_logits) == len(model.aux) > 0
+        loss = out.logits.sum() + sum(a.sum() for a in out.aux_logits)
+        logits = out.logits
+    else:
+        loss, logits = out.sum(), out
+    assert logits.shape == (2, 7)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{name}: {pname} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name}: {pname} has a non-finite gradient"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_returns_plain_logits_and_surface(name):
+    model = ie.create_model(name, num_classes=5).eval()
+    x = _small_input(model)
+    with torch.no_grad():
+        out = model(x)
+        feats = model.forward_features(x)
+        pooled = model.forward_head(feats, pre_logits=True)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 5)
+    assert feats.shape[1] == model.num_features
+    assert pooled.shape == (2, model.head_features)
+    model.reset_classifier(3)
+    with torch.no_grad():
+        assert model(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_too_small_input_says_the_minimum(name):
+    model = ie.create_model(name).eval()
+    s = model.min_size - 1
+    with pytest.raises(ValueError, match=f"at least {model.min_size}x{model.min_size}"):
+        model(torch.randn(1, model.in_chans, s, s))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_wrong_channel_count_is_a_clear_error(name):
+    model = ie.create_model(name).eval()
+    s = model.min_size
+    with pytest.raises(ValueError, match="input channels"):
+        model(torch.randn(1, model.in_chans + 1, s, s))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_stage_table_is_the_trunk(name):
+    model = ie.create_model(name)
+    assert [s.name for s in model.stages] == [n for n, _ in model.features.named_children()]
+    assert all(s.kind in {"stem", "inception", "reduction", "residual", "pool", "classifier"}
+               for s in model.stages)
+
+
+def test_unknown_model_names_close_matches():
+    with pytest.raises(ValueError, match="inception_v3"):
+        ie.create_model("inceptionv3")
+
+
+def test_unknown_option_lists_the_options():
+    with pytest.raises(ValueError, match="options"):
+        ie.create_model("inception_v3", not_an_option=1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_min_size_is_tight(name):
+    # The declared minimum is the real one: one pixel less breaks the trunk or an aux head.
+    model = ie.create_model(name).train()
+    model.check_input = lambda x: None
+    s = model.min_size - 1
+    with pytest.raises((RuntimeError, ValueError)):
+        model(torch.randn(2, model.in_chans, s, s))
