@@ -14,14 +14,28 @@ __version__ = "0.1.0"
 
 # name -> submodule that defines it; loaded on first access (PEP 562).
 _LAZY = {
-    "count_params": "cost", "count_macs": "cost", "stage_table": "cost",
+    # cost.py: counting, and the cited analytic formulas
+    "count_params": "cost", "count_macs": "cost", "count_flops": "cost", "stage_table": "cost",
+    "conv_macs": "cost", "conv_params": "cost",
+    # training
     "train": "train", "Trainer": "train", "load_digits": "train",
+    # figures and explorers (matplotlib, ipywidgets)
+    "Explorer": "widgets", "plot_history": "plots",
+    "plot_bottleneck": "figures.cost", "explore_bottleneck": "figures.cost",
+    "plot_factorization": "figures.cost", "explore_factorization": "figures.cost",
+    "plot_grid_reduction": "figures.cost", "explore_grid_reduction": "figures.cost",
+    "plot_family": "figures.family", "explore_family": "figures.family",
+    "plot_head_params": "figures.heads", "explore_head_params": "figures.heads",
+    "plot_class_activation_maps": "figures.heads",
+    "plot_label_smoothing": "figures.label_smoothing", "explore_label_smoothing": "figures.label_smoothing",
+    "plot_residual_scaling": "figures.residual", "explore_residual_scaling": "figures.residual",
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        module = import_module(f".{_LAZY[name]}", __name__)
+        return module if name == _LAZY[name] else getattr(module, name)  # 'train' is the subpackage
     raise AttributeError(f"module 'inception_edu' has no attribute {name!r}")
 
 

@@ -44,4 +44,7 @@ def create_model(name: str, num_classes: int = 1000, **kwargs) -> nn.Module:
         options = [p for p in params if p != "num_classes"]
         raise ValueError(f"{name} does not take {', '.join(map(repr, unknown))}; "
                          f"its options are: {', '.join(options)}")
-    return builder(num_classes=num_classes, **kwargs)
+    model = builder(num_classes=num_classes, **kwargs)
+    # What built it, so a training checkpoint can rebuild it (inception_edu.train.load_model).
+    model.create_args = (name, {"num_classes": num_classes, **kwargs})
+    return model
