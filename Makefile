@@ -15,8 +15,9 @@ COLAB_STAMP := $(COLAB)/.installed
 MATHJAX := .cache/mathjax/es5/tex-mml-chtml.js
 MATHJAX_VERSION := 3.2.2
 
-# Quiet, deterministic test runs: no progress bars, no GUI backend, fixed hashing.
-TEST_ENV := CI=1 MPLBACKEND=Agg PYTHONHASHSEED=0 PYDEVD_DISABLE_FILE_VALIDATION=1
+# Quiet, deterministic test runs: no progress bars, fixed hashing. No MPLBACKEND: the notebook
+# kernels must draw with Jupyter's inline backend, as when the notebooks were stored.
+TEST_ENV := CI=1 PYTHONHASHSEED=0 PYDEVD_DISABLE_FILE_VALIDATION=1
 PYTEST   := $(TEST_ENV) $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: book test test-lib test-notebooks test-book colab-env browser-deps venv clean

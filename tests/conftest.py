@@ -2,10 +2,14 @@ import json
 import os
 from pathlib import Path
 
+import matplotlib
 import pytest
 import torch
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Library tests draw off-screen. Not through MPLBACKEND: the notebooks' kernels, started from
+# this same pytest run by nbval, inherit the environment, and under Agg they would show no
+# figures, so their outputs would differ from the stored (inline backend) ones.
+matplotlib.use("Agg")
 DATA = Path(__file__).parent / "data"
 
 
