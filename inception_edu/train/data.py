@@ -1,0 +1,319 @@
+"""Data for the chapters and the CLI: digits, CIFAR-10, an image folder, synthetic tensors.
+
+Every source returns a :class:`Loaders` (train, val, test DataLoaders + the number of
+classes). :func:`make_loaders` picks one by name: ``'digits' | 'cifar10' | 'synthetic' | PATH``.
+
+* ``digits``: scikit-learn's 1,797 handwritten digits (8x8, ships with scikit-learn, no
+  download), upsampled to 32x32, three channels -- small enough to train an Inception network
+  on a laptop CPU in a minute.
+* ``cifar10``: through torchvision (Colab has it).
+* a folder: one subfolder per class (``PATH/cat/1.jpg``), read with Pillow; no torchvision.
+* ``synthetic``: random tensors for throughput measurements.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: ImageNet's channel statistics, used for image folders (the usual choice for photos).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+#: CIFAR-10's training-set channel statistics (the values torchvision users normally pass).
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+class Loaders(NamedTuple):
+    train: DataLoader
+    val: DataLoader
+    test: DataLoader
+    #: Number of classes, for ``create_model(..., num_classes=loaders.num_classes)``.
+    num_classes: int
+    #: Class names in label order.
+    classes: tuple[str, ...] = ()
+
+
+# -- splits and loaders ---------------------------------------------------------------------
+def stratified_split(labels, fractions=(0.70, 0.15, 0.15), seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Indices of a fixed, seeded split that keeps each class's share in every part."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    train_f, val_f, test_f = fractions
+    _, counts = np.unique(labels, return_counts=True)
+    stratify = labels if counts.min() >= 3 else None  # too few per class to stratify
+    rest_f = val_f + test_f
+    train_idx, rest_idx = train_test_split(idx, test_size=rest_f, random_state=seed, stratify=stratify)
+    rest_labels = labels[rest_idx] if stratify is not None else None
+    if rest_labels is not None and np.unique(rest_labels, return_counts=True)[1].min() < 2:
+        rest_labels = None
+    val_idx, test_idx = train_test_split(rest_idx, test_size=test_f / rest_f, random_state=seed,
+                                         stratify=rest_labels)
+    return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker with base_seed + worker_id; numpy and random follow it.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0,
+                num_workers: int = 0, device: torch.device | str | None = None) -> DataLoader:
+    """A DataLoader with a seeded generator (shuffle order and worker seeds follow ``seed``)."""
+    pin = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=False,
+                      num_workers=num_workers, pin_memory=pin, worker_init_fn=_seed_worker,
+                      generator=torch.Generator().manual_seed(seed),
+                      persistent_workers=False)
+
+
+class RandomShift(Dataset):
+    """Light augmentation: zero-pad by ``pad`` pixels, crop back at a random offset (and flip).
+
+    The crop offset comes from torch's global RNG (per worker when workers are used), so a
+    seeded run is repeatable and a resumed run continues identically.
+    """
+
+    def __init__(self, base: Dataset, pad: int = 2, flip: bool = False):
+        self.base, self.pad, self.flip = base, pad, flip
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i):
+        x, y = self.base[i]                                   # C x H x W
+        if self.pad:
+            h, w = x.shape[-2:]
+            x = F.pad(x, (self.pad,) * 4)                     # C x (H+2p) x (W+2p)
+            dy, dx = torch.randint(0, 2 * self.pad + 1, (2,)).tolist()
+            x = x[:, dy:dy + h, dx:dx + w]
+        if self.flip and torch.rand(()) < 0.5:
+            x = x.flip(-1)
+        return x, y
+
+
+# -- digits ---------------------------------------------------------------------------------
+def _digits_arrays(size: int, channels: int, seed: int):
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0   # N x 1 x 8 x 8, in [0, 1]
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)  # N x 1 x S x S
+    x = x.repeat(1, channels, 1, 1)                                            # N x C x S x S
+    y = torch.tensor(bunch.target, dtype=torch.long)
+    splits = stratified_split(bunch.target, seed=seed)
+    train_idx = torch.as_tensor(splits[0])
+    mean, std = x[train_idx].mean(), x[train_idx].std()   # statistics of the training part only
+    x = (x - mean) / std
+    return x, y, splits
+
+
+def load_digits(split: str = "train", size: int = 32, *, channels: int = 3, seed: int = 0) -> TensorDataset:
+    """One part of scikit-learn's digits as a ``TensorDataset`` of (C x size x size, label).
+
+    The split is a fixed stratified 70 / 15 / 15 % (1,257 / 270 / 270 images with
+    ``seed=0``); pixels are scaled to [0, 1], resized bilinearly and normalized with the
+    training part's mean and standard deviation.
+    """
+    parts = ("train", "val", "test")
+    if split not in parts:
+        raise ValueError(f"split must be one of {parts}; got {split!r}")
+    if size < 8:
+        raise ValueError(f"size must be at least 8 (the digits are 8x8); got {size}")
+    x, y, splits = _digits_arrays(size, channels, seed)
+    idx = torch.as_tensor(splits[parts.index(split)])
+    return TensorDataset(x[idx], y[idx])
+
+
+def digits_loaders(batch_size: int = 64, size: int = 32, *, augment: bool = True, seed: int = 0,
+                   num_workers: int = 0, device=None) -> Loaders:
+    """Train / val / test loaders of the digits (train shuffled, shifted by up to 2 pixels)."""
+    x, y, splits = _digits_arrays(size, 3, seed)
+    train, val, test = (TensorDataset(x[torch.as_tensor(s)], y[torch.as_tensor(s)]) for s in splits)
+    if augment:
+        train = RandomShift(train, pad=max(1, size // 16))
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    return Loaders(make_loader(train, batch_size, train=True, **kw),
+                   make_loader(val, batch_size, train=False, **kw),
+                   make_loader(test, batch_size, train=False, **kw),
+                   10, tuple(str(d) for d in range(10)))
+
+
+# -- CIFAR-10 -------------------------------------------------------------------------------
+def cifar10_loaders(root: str | Path = "data", batch_size: int = 128, *, download: bool = False,
+                    augment: bool = True, val_size: int = 5000, seed: int = 0, num_workers: int = 2,
+                    device=None) -> Loaders:
+    """CIFAR-10 through torchvision: 45,000 train / 5,000 val (seeded) / 10,000 test.
+
+    Training images get the usual augmentation: random 32x32 crop of the 4-pixel padded image,
+    horizontal flip. ``download=True`` fetches the data into ``root`` (about 170 MB).
+    """
+    try:
+        import torchvision
+        from torchvision import transforms as T
+    except ImportError as err:  # also catches torchvision builds that do not match torch
+        raise ValueError("CIFAR-10 needs torchvision: pip install torchvision (Colab has it)") from err
+    norm = [T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
+    train_tf = T.Compose(([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []) + norm)
+    plain_tf = T.Compose(norm)
+    try:
+        train_full = torchvision.datasets.CIFAR10(root, train=True, transform=train_tf, download=download)
+        val_full = torchvision.datasets.CIFAR10(root, train=True, transform=plain_tf, download=False)
+        test = torchvision.datasets.CIFAR10(root, train=False, transform=plain_tf, download=download)
+    except RuntimeError as err:  # "Dataset not found or corrupted"
+        raise ValueError(f"CIFAR-10 is not in {root!s}: pass download=True (--download on the "
+                         f"command line) to fetch it, or point root at a folder that has "
+                         f"cifar-10-batches-py/") from err
+    perm = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(seed)).tolist()
+    train, val = Subset(train_full, perm[val_size:]), Subset(val_full, perm[:val_size])
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    return Loaders(make_loader(train, batch_size, train=True, **kw),
+                   make_loader(val, batch_size, train=False, **kw),
+                   make_loader(test, batch_size, train=False, **kw),
+                   10, tuple(train_full.classes))
+
+
+# -- an image folder (no torchvision) -------------------------------------------------------
+_LAYOUT = ("pass a folder with one subfolder per class, e.g. PATH/cat/1.jpg, PATH/dog/2.png "
+           "(or PATH/train/<class>/..., PATH/val/<class>/..., PATH/test/<class>/...)")
+
+
+def _scan(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    samples = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
+               if f.suffix.lower() in IMAGE_EXTENSIONS]
+    return samples, classes
+
+
+class ImageFolder(Dataset):
+    """Images in class subfolders, read with Pillow, resized to ``size`` x ``size``, normalized."""
+
+    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], size: int = 32,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        self.samples, self.classes, self.size = samples, classes, size
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    @classmethod
+    def from_path(cls, root: str | Path, size: int = 32, **kw) -> "ImageFolder":
+        root = Path(root)
+        if not root.is_dir():
+            raise ValueError(f"no folder at {root}: {_LAYOUT}")
+        samples, classes = _scan(root)
+        if not samples:
+            raise ValueError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class "
+                             f"subfolders: {_LAYOUT}")
+        return cls(samples, classes, size, **kw)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        path, label = self.samples[i]
+        with Image.open(path) as im:
+            im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+            x = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0  # 3 x S x S
+        return (x - self.mean) / self.std, label
+
+
+def folder_loaders(root: str | Path, batch_size: int = 64, size: int = 32, *, augment: bool = True,
+                   seed: int = 0, num_workers: int = 0, device=None) -> Loaders:
+    """Loaders of your own images. ``root/train``, ``root/val`` (``root/test``) are used when
+    present; otherwise one folder of classes is split 70 / 15 / 15 % (stratified, seeded)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"no folder at {root}: {_LAYOUT}")
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        train = ImageFolder.from_path(root / "train", size)
+        val = ImageFolder.from_path(root / "val", size)
+        if val.classes != train.classes:
+            raise ValueError(f"{root}/val has classes {val.classes}, but {root}/train has "
+                             f"{train.classes}: both need the same class subfolders")
+        test = ImageFolder.from_path(root / "test", size) if (root / "test").is_dir() else val
+        classes = train.classes
+    else:
+        full = ImageFolder.from_path(root, size)
+        if len(full) < 3:
+            raise ValueError(f"{root} holds {len(full)} image(s); a train/val/test split needs "
+                             f"at least 3 (and more per class to learn anything)")
+        classes = full.classes
+        labels = [label for _, label in full.samples]
+        tr, va, te = stratified_split(labels, seed=seed)
+        train, val, test = (ImageFolder([full.samples[i] for i in part], classes, size)
+                            for part in (tr, va, te))
+    train_ds = RandomShift(train, pad=max(1, size // 16), flip=True) if augment else train
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    return Loaders(make_loader(train_ds, batch_size, train=True, **kw),
+                   make_loader(val, batch_size, train=False, **kw),
+                   make_loader(test, batch_size, train=False, **kw),
+                   len(classes), tuple(classes))
+
+
+# -- synthetic ------------------------------------------------------------------------------
+class SyntheticImages(Dataset):
+    """``num_samples`` random images (fixed seed) with labels ``i % num_classes``.
+
+    A bank of at most 256 distinct images is drawn once and indexed modulo its length, so a
+    299x299 data set costs 270 MB at most and reading it costs nothing (throughput measures the
+    network, not the data). Each class adds its own small offset, so a network can learn it.
+    """
+
+    def __init__(self, num_samples: int = 1024, size: int = 32, num_classes: int = 10,
+                 seed: int = 0, channels: int = 3):
+        g = torch.Generator().manual_seed(seed)
+        bank = min(num_samples, 256)
+        self.images = torch.randn(bank, channels, size, size, generator=g)     # B x C x S x S
+        self.offsets = torch.randn(num_classes, channels, 1, 1, generator=g)    # K x C x 1 x 1
+        self.num_samples, self.num_classes = num_samples, num_classes
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, i):
+        y = i % self.num_classes
+        return self.images[i % len(self.images)] + self.offsets[y], y
+
+
+def synthetic_loaders(batch_size: int = 64, size: int = 32, *, num_samples: int = 1024,
+                      num_classes: int = 10, seed: int = 0, num_workers: int = 0, device=None) -> Loaders:
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    train = SyntheticImages(num_samples, size, num_classes, seed)
+    held_out = SyntheticImages(max(batch_size, num_samples // 8), size, num_classes, seed + 1)
+    return Loaders(make_loader(train, batch_size, train=True, **kw),
+                   make_loader(held_out, batch_size, train=False, **kw),
+                   make_loader(held_out, batch_size, train=False, **kw),
+                   num_classes, tuple(str(k) for k in range(num_classes)))
+
+
+# -- dispatch -------------------------------------------------------------------------------
+def make_loaders(data: str | Path, batch_size: int = 64, size: int | None = None, *, seed: int = 0,
+                 num_workers: int = 0, device=None, augment: bool = True, root: str | Path = "data",
+                 download: bool = False, num_classes: int = 10, num_samples: int = 1024) -> Loaders:
+    """``'digits'``, ``'cifar10'``, ``'synthetic'`` or the path of an image folder."""
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    name = str(data)
+    if name == "digits":
+        return digits_loaders(batch_size, size or 32, augment=augment, **kw)
+    if name in ("cifar10", "cifar-10"):
+        if size not in (None, 32):
+            raise ValueError(f"CIFAR-10 images are 32x32; got size={size} (leave it unset)")
+        return cifar10_loaders(root, batch_size, download=download, augment=augment, **kw)
+    if name == "synthetic":
+        return synthetic_loaders(batch_size, size or 32, num_samples=num_samples,
+                                 num_classes=num_classes, **kw)
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"no folder at {path} (and {name!r} is not 'digits', 'cifar10' or "
+                         f"'synthetic'): {_LAYOUT}")
+    return folder_loaders(path, batch_size, size or 32, augment=augment, **kw)
