@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from inception_edu import create_model
 from inception_edu.models.base import InceptionOutputs
@@ -236,6 +237,50 @@ def test_synthetic_loaders_are_seeded():
     a = next(iter(synthetic_loaders(8, 40, num_samples=16, num_classes=3).test))
     b = next(iter(synthetic_loaders(8, 40, num_samples=16, num_classes=3).test))
     assert a[0].shape == (8, 3, 40, 40) and torch.equal(a[0], b[0]) and set(a[1].tolist()) <= {0, 1, 2}
+
+
+# -- device, precision, progress ------------------------------------------------------------
+def test_device_is_cuda_then_mps_then_cpu(monkeypatch):
+    from inception_edu.train import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device() == torch.device("mps") and pick_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA GPU: pass --device cpu"):
+        pick_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        pick_device("gpu")
+
+
+def test_cuda_runs_in_bf16_from_pinned_memory(monkeypatch):
+    from inception_edu.train.data import make_loader
+    from inception_edu.train.trainer import _autocast_dtype
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert _autocast_dtype(cuda, "auto") is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert _autocast_dtype(cuda, "auto") is torch.float16         # pre-Ampere GPUs: fp16 + scaler
+    assert _autocast_dtype(cpu, "auto") is None and _autocast_dtype(cuda, "fp32") is None
+    ds = TensorDataset(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    assert make_loader(ds, 2, train=True, device="cuda").pin_memory
+    assert not make_loader(ds, 2, train=True, device="cpu").pin_memory
+
+
+def test_progress_bars_only_on_a_terminal_outside_ci(monkeypatch):
+    from inception_edu.train.trainer import _progress_enabled
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("CI", "1")
+    assert not _progress_enabled(None)
+    monkeypatch.delenv("CI")
+    assert _progress_enabled(None) and not _progress_enabled(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)   # a notebook, a pipe
+    assert not _progress_enabled(None) and _progress_enabled(True)
 
 
 # -- training -------------------------------------------------------------------------------
