@@ -103,7 +103,8 @@ def main(argv=None) -> int:
           f">= {100 * TARGET_TOP1:.0f} % in < {TARGET_SECONDS:.0f} s |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
-        print(f"| {r['model']} {_options(r['model_kwargs'])} | {r['params']:,} | {r['total_seconds']:.1f} | "
+        label = f"{r['model']} {_options(r['model_kwargs'])}".strip()
+        print(f"| {label} | {r['params']:,} | {r['total_seconds']:.1f} | "
               f"{r['fit_seconds']:.1f} | {r['images_per_s']:.0f} | {100 * r['val_top1']:.1f} % | "
               f"{100 * r['test_top1']:.1f} % | {'yes' if r['meets_target'] else 'no'} |")
     if args.json:
