@@ -16,12 +16,17 @@ def _cmd_cost(args) -> int:
     import pandas as pd
 
     from . import create_model
-    from .cost import stage_table
+    from .cost import MAC_UNIT, stage_table
     model = create_model(args.model)
+    if not args.aux and len(getattr(model, "aux", ())):
+        # Inference cost: without the heads, which also lets the trunk take smaller inputs.
+        model = create_model(args.model, aux_logits=False)
     size = args.size or model.default_size
-    table = stage_table(model, size)
+    table = stage_table(model, size, with_aux=args.aux)
     with pd.option_context("display.max_rows", None, "display.width", 160):
-        print(f"{args.model} at {size}x{size}: multiply-adds counted by fvcore (1 multiply-add = 1)")
+        aux = "with" if args.aux else "without"
+        print(f"{args.model} at {size}x{size}, {aux} auxiliary heads: parameters and {MAC_UNIT}, "
+              f"counted by fvcore")
         print(table.to_string(index=False))
     return 0
 
@@ -38,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("cost", help="parameters and multiply-adds per stage")
     p.add_argument("model")
     p.add_argument("--size", type=int, help="input side in pixels (default: the model's native size)")
+    p.add_argument("--aux", action="store_true", help="also count the auxiliary heads (training cost)")
     p.set_defaults(func=_cmd_cost)
 
     from .train.cli import add_train_arguments, run_train
