@@ -241,9 +241,22 @@ class _ShapeCounter(torch.overrides.TorchFunctionMode):
         return out
 
 
-def _count_fast(runner: nn.Module, shape, watch: Sequence[str]) -> _Count:
+def _run_on_meta(runner: nn.Module, shape) -> None:
+    """One forward pass of a batch of one on the ``meta`` device: shapes, no arithmetic.
+
+    A model on another device runs with meta stand-ins for its parameters and buffers
+    (``torch.func.functional_call``), so it is neither copied nor changed."""
     from torch.func import functional_call
 
+    x = torch.empty(1, *shape, device="meta")
+    tensors = [*runner.named_parameters(remove_duplicate=False), *runner.named_buffers(remove_duplicate=False)]
+    if all(t.is_meta for _, t in tensors):
+        runner(x)
+    else:
+        functional_call(runner, {n: torch.empty_like(t, device="meta") for n, t in tensors}, (x,))
+
+
+def _count_fast(runner: nn.Module, shape, watch: Sequence[str]) -> _Count:
     names = {m: n for n, m in runner.named_modules()}
     counter = _ShapeCounter()
 
@@ -258,12 +271,10 @@ def _count_fast(runner: nn.Module, shape, watch: Sequence[str]) -> _Count:
         handles.append(module.register_forward_pre_hook(enter))
         handles.append(module.register_forward_hook(leave))
     shapes, shape_handles = _watch_shapes(runner, watch)
-    meta = {n: torch.empty_like(t, device="meta") for n, t in
-            [*runner.named_parameters(remove_duplicate=False), *runner.named_buffers(remove_duplicate=False)]}
     try:
         with warnings.catch_warnings(), torch.no_grad(), counter:
             warnings.simplefilter("ignore")
-            functional_call(runner, meta, (torch.empty(1, *shape, device="meta"),))
+            _run_on_meta(runner, shape)
     finally:
         for h in handles + shape_handles:
             h.remove()
@@ -320,18 +331,15 @@ def count_flops(model: nn.Module, input_size=(3, 299, 299), with_aux: bool = Fal
     ``by_operator`` (BatchNorm and pooling are not in it). A second, independent counter to
     check the first against; run on the ``meta`` device (shapes only).
     """
-    from torch.func import functional_call
     from torch.utils.flop_counter import FlopCounterMode
 
     shape = _input_shape(model, input_size)
     with _eval_mode(model):
         _check_input(model, shape)
         runner, _ = _runner(model, with_aux)
-        meta = {n: torch.empty_like(t, device="meta") for n, t in
-                [*runner.named_parameters(remove_duplicate=False), *runner.named_buffers(remove_duplicate=False)]}
         with warnings.catch_warnings(), torch.no_grad(), FlopCounterMode(display=False) as flops:
             warnings.simplefilter("ignore")
-            functional_call(runner, meta, (torch.empty(1, *shape, device="meta"),))
+            _run_on_meta(runner, shape)
     return int(flops.get_total_flops())
 
 
