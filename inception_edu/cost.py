@@ -193,7 +193,9 @@ def _arg(args, kwargs, index, name, default=None):
 
 
 _F = torch.nn.functional
-_NORMS = {_F.group_norm: (2, "weight"), _F.layer_norm: (2, "weight"), _F.instance_norm: (1, "running_mean")}
+_MATMULS = {torch.matmul: "matmul", torch.Tensor.matmul: "matmul", torch.Tensor.__matmul__: "matmul",
+            torch.mm: "mm", torch.Tensor.mm: "mm", torch.bmm: "bmm", torch.Tensor.bmm: "bmm"}
+_NORMS = {_F.group_norm: (2, "weight"), _F.layer_norm: (2, "weight"), _F.instance_norm: (3, "weight")}
 
 
 class _ShapeCounter(torch.overrides.TorchFunctionMode):
@@ -215,12 +217,12 @@ class _ShapeCounter(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         F = _F
-        if func is F.batch_norm:
+        if func is F.batch_norm:  # fvcore: aten::batch_norm
             x = args[0]
             self._add("batch_norm", _norm_macs(x, _arg(args, kwargs, 3, "weight") is not None,
                                                bool(_arg(args, kwargs, 5, "training", False))))
             return torch.empty_like(x)
-        if func in _NORMS:  # fvcore reads "affine" from these arguments (running_mean, sic)
+        if func in _NORMS:  # fvcore: "affine" when the weight is given
             index, name = _NORMS[func]
             self._add(func.__name__, _norm_macs(args[0], _arg(args, kwargs, index, name) is not None, True))
             return func(*args, **kwargs)
@@ -233,9 +235,8 @@ class _ShapeCounter(torch.overrides.TorchFunctionMode):
             self._add("linear", math.prod(x.shape) * w.shape[0])
         elif func is F.adaptive_avg_pool2d:
             self._add("adaptive_avg_pool2d", args[0].numel())
-        elif func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm,
-                      torch.Tensor.mm, torch.bmm, torch.Tensor.bmm):
-            self._add("matmul", _mm_macs(*args))
+        elif func in _MATMULS:  # named as fvcore names them (the aten op)
+            self._add(_MATMULS[func], _mm_macs(*args))
         elif func in (torch.addmm, torch.Tensor.addmm):
             self._add("addmm", _mm_macs(*args[1:]))
         return out
@@ -248,12 +249,13 @@ def _run_on_meta(runner: nn.Module, shape) -> None:
     (``torch.func.functional_call``), so it is neither copied nor changed."""
     from torch.func import functional_call
 
-    x = torch.empty(1, *shape, device="meta")
     tensors = [*runner.named_parameters(remove_duplicate=False), *runner.named_buffers(remove_duplicate=False)]
-    if all(t.is_meta for _, t in tensors):
-        runner(x)
-    else:
-        functional_call(runner, {n: torch.empty_like(t, device="meta") for n, t in tensors}, (x,))
+    with torch.device("meta"):  # tensors a forward creates (torch.zeros(...)) are shapes too
+        x = torch.empty(1, *shape)
+        if all(t.is_meta for _, t in tensors):
+            runner(x)
+        else:
+            functional_call(runner, {n: torch.empty_like(t, device="meta") for n, t in tensors}, (x,))
 
 
 def _count_fast(runner: nn.Module, shape, watch: Sequence[str]) -> _Count:

@@ -223,6 +223,31 @@ def test_fast_counter_equals_fvcore(name):
         assert fast == _fvcore(name, with_aux)
 
 
+class _OtherOps(nn.Module):
+    """Operators our models do not use but fvcore counts: the fast counter must agree on them too."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.randn(16, 8)), nn.Parameter(torch.randn(4, 8, 5))
+        self.norms = nn.ModuleList([nn.LayerNorm(16), nn.GroupNorm(2, 4), nn.InstanceNorm2d(4, affine=True),
+                                    nn.InstanceNorm2d(4), nn.BatchNorm2d(4, affine=False)])
+
+    def forward(self, x):                                      # N x 4 x 6 x 16
+        y = x @ self.w                                         # matmul
+        parts = [torch.mm(y.reshape(-1, 8), self.b[0]), torch.bmm(y.reshape(4, 6, 8), self.b),
+                 torch.addmm(torch.zeros(5), y.reshape(-1, 8), self.b[0]),   # a tensor made in forward
+                 nn.functional.adaptive_avg_pool2d(x, 2)] + [norm(x) for norm in self.norms]
+        return sum(p.sum() for p in parts)
+
+
+def test_fast_counter_equals_fvcore_on_other_operators():
+    model = _OtherOps()
+    fast = count_macs(model, (4, 6, 16), by_operator=True, counter="fast")
+    assert fast == count_macs(model, (4, 6, 16), by_operator=True)
+    assert {"matmul", "mm", "bmm", "addmm", "layer_norm", "group_norm", "instance_norm", "batch_norm",
+            "adaptive_avg_pool2d"} <= set(fast)
+
+
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_bn", "bn_inception", "inception_v3",
                                   "inception_v4", "inception_resnet_v2", "nin_cifar"])
 def test_flop_counter_mode_is_twice_fvcore_conv_plus_linear(name):
