@@ -112,7 +112,8 @@ def draw_bottleneck(data: dict):
     left.set_xticks([0, 1], [f"{k}x{k} alone", f"1x1 ({d['c_mid']}) -> {k}x{k}"])
     left.set_ylim(0, top * 1.35)
     left.set_ylabel("million multiply-adds")
-    left.legend(frameon=False, fontsize=8, loc="upper right")
+    # The legend goes above the shorter bar.
+    left.legend(frameon=False, fontsize=8, loc="upper right" if d["speedup"] >= 1 else "upper left")
     verdict = (f"{d['speedup']:.2f}x cheaper" if d["speedup"] >= 1 else f"{1 / d['speedup']:.2f}x dearer")
     left.set_title(f"{d['hw']}x{d['hw']}x{d['c_in']} -> {d['c_out']} channels: {verdict}", fontsize=10)
 
