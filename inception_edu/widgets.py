@@ -47,9 +47,14 @@ def checkbox(value: bool = False, description: str = "") -> W.Widget:
 
 
 def render_png(fig, dpi: int = 80) -> bytes:
-    """The figure as PNG bytes; closes it so the notebook does not also show it."""
+    """The figure as PNG bytes; closes it so the notebook does not also show it.
+
+    The figure is saved as laid out (no ``bbox_inches="tight"``, which draws it a second
+    time to measure every label: a third of a redraw), so ``draw`` functions set their own
+    margins (``tight_layout`` or ``subplots_adjust``).
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()
 

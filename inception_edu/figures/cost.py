@@ -15,7 +15,6 @@ Unit: multiply-adds, 1 MAC = 1 (FLOPs = 2 x).
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 from ..cost import GRID_OPTIONS, bottleneck_cost, conv_macs, factorization_cost, grid_reduction_cost
 
@@ -28,25 +27,6 @@ def _whole(**values) -> None:
             raise ValueError(f"{name} must be a positive whole number; got {value!r}")
 
 
-@lru_cache(maxsize=None)
-def _fixed_figure_class():
-    from matplotlib.figure import Figure
-
-    class FixedFigure(Figure):
-        """A figure whose margins are set by hand, so ``savefig`` saves it whole.
-
-        ``bbox_inches="tight"`` (what the explorers' PNG rendering asks for) would first draw
-        the figure once more to measure every label: a third of a redraw, for margins that
-        already fit. Notebooks' inline display does not go through ``savefig`` and is unchanged.
-        """
-
-        def savefig(self, fname, **kwargs):
-            kwargs.pop("bbox_inches", None)
-            return super().savefig(fname, **kwargs)
-
-    return FixedFigure
-
-
 def two_panels(width_ratios=(1, 1)):
     """A 10 x 3.5 inch figure with two panels and fixed margins.
 
@@ -54,9 +34,7 @@ def two_panels(width_ratios=(1, 1)):
     an explorer's time, and a redraw has 100 ms."""
     import matplotlib.pyplot as plt
 
-    FixedFigure = _fixed_figure_class()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": list(width_ratios)},
-                             FigureClass=FixedFigure)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": list(width_ratios)})
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.89, wspace=0.28)
     for ax in axes:
         ax.locator_params(nbins=5)  # few tick labels: each one is laid out on every redraw
