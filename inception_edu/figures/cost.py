@@ -15,7 +15,6 @@ Unit: multiply-adds, 1 MAC = 1 (FLOPs = 2 x).
 """
 from __future__ import annotations
 
-
 from ..cost import GRID_OPTIONS, bottleneck_cost, conv_macs, factorization_cost, grid_reduction_cost
 
 UNIT = "multiply-adds (1 MAC = 1)"
