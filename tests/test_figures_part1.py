@@ -129,3 +129,83 @@ def test_plot_class_activation_maps_both_layouts():
     assert len(fig.axes) == 5                               # the image + one map per class
     plt.close(fig)
     assert model.training, "the model's mode is restored"
+
+
+# -- auxiliary classifiers: gradient per stage -------------------------------------------------
+def _tiny_with_aux(aux=True):
+    from inception_edu.figures import aux as _  # noqa: F401  (import check)
+
+    stages = [Stage("a", nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())),
+              Stage("pool", nn.MaxPool2d(2), kind="pool"),
+              Stage("b", nn.Sequential(nn.Conv2d(6, 8, 3, padding=1), nn.ReLU())),
+              Stage("c", nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU()))]
+    heads_ = {"a": nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))} if aux else None
+    return InceptionNet("tiny_aux", stages, num_features=8, num_classes=4, min_size=4, aux_heads=heads_)
+
+
+def _norms_by_backward(model, x, y, weight, which):
+    """The reference: ordinary .backward() of the chosen loss, then per-stage norms of .grad."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(1)
+    model.train()
+    out = model(x)
+    main = F.cross_entropy(out.logits, y)
+    aux = weight * sum(F.cross_entropy(a, y) for a in out.aux_logits)
+    model.zero_grad()
+    {"main": main, "aux": aux, "total": main + aux}[which].backward()
+    norms = []
+    for name in ("a", "b", "c"):
+        grads = [p.grad for p in getattr(model.features, name).parameters() if p.grad is not None]
+        norms.append(float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads))) if grads else 0.0)
+    model.zero_grad(set_to_none=True)
+    return norms
+
+
+def test_stage_grad_norms_match_backward_and_change_nothing():
+    from inception_edu.figures.aux import stage_grad_norms
+
+    model = _tiny_with_aux()
+    x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    d = stage_grad_norms(model, x, y, aux_weight=0.3)
+    assert d["stages"] == ["a", "b", "c"]                     # the pooling stage has no weights
+    assert d["aux_taps"] == ["a"] and d["weight"] == 0.3
+    # Measuring changes nothing: same weights and BN statistics, no .grad left behind.
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+    for which in ("main", "aux", "total"):
+        ref = _norms_by_backward(model, x, y, 0.3, which)
+        assert d[which] == pytest.approx(ref, rel=1e-6, abs=1e-12), which
+    # Above the tap, the auxiliary head sends no gradient.
+    assert d["aux"][1] == d["aux"][2] == 0.0 and d["aux"][0] > 0
+
+
+def test_stage_grad_norms_without_heads_and_bad_models():
+    from inception_edu.figures.aux import stage_grad_norms
+
+    model = _tiny_with_aux(aux=False)
+    d = stage_grad_norms(model, torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
+    assert d["aux"] == [0.0, 0.0, 0.0] and d["total"] == pytest.approx(d["main"])
+    with pytest.raises(ValueError, match="stage table"):
+        stage_grad_norms(nn.Linear(3, 3), torch.randn(2, 3), torch.tensor([0, 1]))
+
+
+def test_plot_stage_grad_norms_one_run_and_several():
+    import matplotlib.pyplot as plt
+    from inception_edu.figures.aux import plot_stage_grad_norms, stage_grad_norms
+
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    with_aux = stage_grad_norms(_tiny_with_aux(), x, y)
+    without = stage_grad_norms(_tiny_with_aux(aux=False), x, y)
+    fig = plot_stage_grad_norms(with_aux)
+    assert len(fig.axes[0].get_lines()) == 3 + 1                # main, aux, total + the tap marker
+    plt.close(fig)
+    fig = plot_stage_grad_norms({"with aux": with_aux, "without": without})
+    assert len(fig.axes[0].get_lines()) == 2 + 1
+    plt.close(fig)
+    other = dict(without, stages=["x", "y", "z"])
+    with pytest.raises(ValueError, match="same stages"):
+        plot_stage_grad_norms({"a": with_aux, "b": other})
