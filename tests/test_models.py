@@ -98,3 +98,49 @@ def test_min_size_is_tight(name):
     s = model.min_size - 1
     with pytest.raises((RuntimeError, ValueError)):
         model(torch.randn(2, model.in_chans, s, s))
+
+
+# -- model-specific surfaces ---------------------------------------------------------------------
+def test_nin_has_no_fully_connected_layer_and_its_features_are_class_maps():
+    model = ie.create_model("nin_cifar", num_classes=10, width_mult=0.25).eval()
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.class_activation_maps(x)
+        logits = model(x)
+    assert maps.shape == (2, 10, 8, 8) and model.num_features == 10
+    # Global average pooling is the whole head (Lin et al. 2013, Sec. 3.2).
+    torch.testing.assert_close(logits, maps.mean((2, 3)))
+    model.reset_classifier(4)
+    with torch.no_grad():
+        assert model.forward_features(x).shape == (2, 4, 8, 8)
+    model.reset_classifier(0)
+    with torch.no_grad():
+        assert model(x).shape == (2, model.num_features) == (2, 48)
+
+
+def test_nin_batch_norm_switch():
+    plain = ie.create_model("nin_cifar")
+    bn = ie.create_model("nin_cifar", batch_norm=True)
+    count = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
+    assert count(plain) == 0 and count(bn) == 8  # every conv but the class-map conv
+
+
+def test_bn_inception_says_which_sizes_it_takes():
+    # Its stride-2 modules put a padded 3x3/2 conv beside an unpadded ceil-mode 3x3/2 pool;
+    # they agree only on even grids. The declared rule is the real one:
+    model = ie.create_model("bn_inception", num_classes=3).eval()
+    check = model.check_input
+    model.check_input = lambda x: None
+    for side in range(31, 72):
+        try:
+            with torch.no_grad():
+                model(torch.randn(1, 3, side, side))
+            works = True
+        except RuntimeError:
+            works = False
+        assert works == model.accepts(side), side
+    model.check_input = check
+    assert model.accepts(224) and model.accepts(294) and model.accepts(319) and not model.accepts(299)
+    with pytest.raises(ValueError, match="to 294 or 319 pixels"):
+        model(torch.randn(1, 3, 299, 299))
