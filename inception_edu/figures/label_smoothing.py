@@ -282,14 +282,18 @@ def plot_reliability(runs: Mapping, n_bins: int = 10):
     for (name, (probs, targets)), color in zip(runs.items(), COLORS):
         r = reliability_data(probs, targets, n_bins)
         filled = r["count"] > 0
-        ax.plot(r["confidence"][filled], r["accuracy"][filled], "o-", color=color, ms=4,
-                label=f"{name} (ECE {r['ece']:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
+        share = r["count"][filled] / r["count"].sum()
+        ax.plot(r["confidence"][filled], r["accuracy"][filled], "-", color=color, lw=1, alpha=0.7)
+        # marker area follows the share of predictions in the bin: a bin of 3 predictions
+        # should not look as important as a bin of 200
+        ax.scatter(r["confidence"][filled], r["accuracy"][filled], s=12 + 300 * share, color=color,
+                   alpha=0.8, label=f"{name} (ECE {r['ece']:.3f})")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.05)
     ax.set_xlabel("confidence (mean of the bin)")
     ax.set_ylabel("accuracy (of the bin)")
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
-    ax.set_title(f"reliability diagram ({n_bins} bins)", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.set_title(f"reliability diagram ({n_bins} bins; area = share)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -313,11 +317,11 @@ def plot_logit_gaps(runs: Mapping, eps: float = 0.1, bins: int = 30):
         ax.hist(g, bins=edges, color=color, alpha=0.55, label=f"{name} (median {np.median(g):.1f})")
     if eps > 0:
         g_opt = optimal_logit_gap(k, eps)
-        ax.axvline(g_opt, color="k", ls="--", lw=1)
-        ax.text(g_opt, ax.get_ylim()[1] * 0.95, f" optimum for eps={eps:g}: {g_opt:.2f}", fontsize=8, va="top")
+        ax.axvline(g_opt, color="k", ls="--", lw=1, label=f"optimum of the eps={eps:g} loss: {g_opt:.2f}")
     ax.set_xlabel("logit gap (largest logit - mean of the others)")
     ax.set_ylabel("predictions")
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
     ax.set_title("how far the top logit stands out", fontsize=10)
     fig.tight_layout()
     return fig
