@@ -61,3 +61,16 @@ def test_wrong_state_dict_lists_what_differs():
     sd["fc.weight"] = torch.zeros(10, 2048, dtype=torch.float64)
     with pytest.raises(ValueError, match="fc"):
         ie.from_reference("torchvision.inception_v3", sd)
+
+
+def test_googlenet_loads_without_its_aux_heads():
+    # torchvision's pretrained GoogLeNet is usually used with aux_logits=False: the aux
+    # weights are dropped and the function is unchanged (the heads do not run in eval).
+    ref = REFS["torchvision.googlenet"]
+    model = ie.from_reference("torchvision.googlenet", fingerprint_state_dict(ref["state_dict"]),
+                              aux_logits=False).eval()
+    assert len(model.aux) == 0
+    with torch.no_grad():
+        logits = model(fingerprint_input(ref["input_size"]))
+    expected = torch.tensor(ref["logits"], dtype=torch.float64).reshape(logits.shape)
+    assert torch.allclose(logits, expected, rtol=1e-6, atol=1e-8)
