@@ -117,6 +117,9 @@ def test_nin_has_no_fully_connected_layer_and_its_features_are_class_maps():
     model.reset_classifier(0)
     with torch.no_grad():
         assert model(x).shape == (2, model.num_features) == (2, 48)
+    headless = ie.create_model("nin_cifar", num_classes=0, width_mult=0.25).eval()
+    with torch.no_grad():
+        assert headless(x).shape == (2, headless.num_features) == (2, 48)
 
 
 def test_nin_batch_norm_switch():

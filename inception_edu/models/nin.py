@@ -106,9 +106,8 @@ def nin_cifar(num_classes: int = 10, drop_rate: float = 0.5, in_chans: int = 3,
     """
     if width_mult <= 0:
         raise ValueError(f"width_mult must be positive; got {width_mult}")
-    if num_classes < 1:
-        raise ValueError(f"nin_cifar's last layer makes one map per class; num_classes must be >= 1, "
-                         f"got {num_classes}")
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0 (0: no class-map conv, features only); got {num_classes}")
 
     def w(c: int) -> int:
         return max(1, round(c * width_mult))
@@ -123,10 +122,13 @@ def nin_cifar(num_classes: int = 10, drop_rate: float = 0.5, in_chans: int = 3,
         Stage("mlpconv2", mlpconv(conv, w1[-1], w2, 5), "mlpconv 5x5, 1x1, 1x1", "stem"),     # N x 192 x 16 x 16
         Stage("pool2", nn.Sequential(nn.AvgPool2d(3, stride=2, ceil_mode=True), nn.Dropout(drop_rate)),
               "avg pool 3x3/2 + dropout", "pool"),                                            # N x 192 x 8 x 8
-        Stage("mlpconv3", mlpconv(conv, w2[-1], w3 + (num_classes,), 3, last=class_conv),
+        Stage("mlpconv3", mlpconv(conv, w2[-1], w3 + (max(num_classes, 1),), 3, last=class_conv),
               "mlpconv 3x3, 1x1, 1x1 (one map per class)", "classifier"),               # N x classes x 8 x 8
     ]
     # Minimum side 4: both ceil-mode 3x3/2 pools need at least a 2x2 input (4 -> 2 -> 1).
-    return NINNet("nin_cifar", stages, num_features=num_classes, num_classes=num_classes, min_size=4,
-                  in_chans=in_chans, drop_rate=0.0, default_size=32, classifier_in=w3[-1],
-                  class_conv=class_conv)
+    model = NINNet("nin_cifar", stages, num_features=num_classes, num_classes=num_classes, min_size=4,
+                   in_chans=in_chans, drop_rate=0.0, default_size=32, classifier_in=w3[-1],
+                   class_conv=class_conv)
+    if num_classes == 0:  # timm's convention: no classifier, the network ends at its features
+        model.reset_classifier(0)
+    return model
