@@ -107,7 +107,7 @@ def draw_uniform_blocks(data: dict):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 2.9))
     c = data["counts"]
-    rows = [(f"{c['A']} / {c['B']} / {c['C']} blocks", data["groups"]),
+    rows = [(f"A / B / C = {c['A']} / {c['B']} / {c['C']}", data["groups"]),
             ("Inception-v4 (4 / 7 / 3)", data["v4"]["groups"])]
     for ax, metric, unit, scale in ((axes[0], "macs", "multiply-adds (billions)", 1e9),
                                      (axes[1], "params", "parameters (millions)", 1e6)):
