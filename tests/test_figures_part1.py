@@ -201,7 +201,10 @@ def test_plot_stage_grad_norms_one_run_and_several():
     with_aux = stage_grad_norms(_tiny_with_aux(), x, y)
     without = stage_grad_norms(_tiny_with_aux(aux=False), x, y)
     fig = plot_stage_grad_norms(with_aux)
-    assert len(fig.axes[0].get_lines()) == 3 + 1                # main, aux, total + the tap marker
+    assert len(fig.axes[0].get_lines()) == 3 + 1                # main, aux, total + the tap line
+    aux_line = fig.axes[0].get_lines()[1].get_ydata()
+    assert aux_line[0] > 0 and all(v != v for v in aux_line[1:])   # no aux gradient above the tap: a gap (NaN)
+    assert "+ aux head" in fig.axes[0].get_xticklabels()[0].get_text()
     plt.close(fig)
     fig = plot_stage_grad_norms({"with aux": with_aux, "without": without})
     assert len(fig.axes[0].get_lines()) == 2 + 1

@@ -92,7 +92,7 @@ def plot_stage_grad_norms(norms: Mapping, sources=("main", "aux", "total"), titl
     runs = {"": norms} if "stages" in norms else dict(norms)
     if not runs:
         raise ValueError("plot_stage_grad_norms needs a result of stage_grad_norms, or {'name': result}")
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     first = next(iter(runs.values()))
     stages = first["stages"]
     xs = range(len(stages))
@@ -101,24 +101,25 @@ def plot_stage_grad_norms(norms: Mapping, sources=("main", "aux", "total"), titl
             if source == "aux" and not any(first["aux"]):
                 continue
             label = SOURCES[source] + (f" (x {first['weight']})" if source == "aux" else "")
-            ax.semilogy(xs, first[source], marker="o", ms=4, label=label,
-                        ls="--" if source == "total" else "-")
+            # No gradient (a stage above every head) cannot sit on a log axis: leave a gap.
+            values = [v if v > 0 else float("nan") for v in first[source]]
+            ax.semilogy(xs, values, marker="o", ms=4, label=label, ls="--" if source == "total" else "-")
     else:
         for name, run in runs.items():
             if run["stages"] != stages:
                 raise ValueError("every run must have the same stages to share one plot")
             ax.semilogy(xs, run["total"], marker="o", ms=4, label=name)
     taps = {t for run in runs.values() for t in run.get("aux_taps", [])}
+    labels = []
     for i, s in enumerate(stages):
+        labels.append(s.replace("inception", "") + ("\n+ aux head" if s in taps else ""))
         if s in taps:
             ax.axvline(i, color="gray", ls=":", lw=1)
-            ax.text(i, 1.0, " aux head", rotation=90, va="top", ha="right", fontsize=8, color="gray",
-                    transform=ax.get_xaxis_transform())
-    ax.set_xticks(list(xs), [s.replace("inception", "") for s in stages], rotation=0, fontsize=8)
+    ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_xlabel("stage (input -> output)")
     ax.set_ylabel("gradient norm of the stage's weights")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
