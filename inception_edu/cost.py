@@ -385,7 +385,11 @@ def stage_table(model: nn.Module, size: int | None = None, with_aux: bool = Fals
         rows.append((s.name, s.label, s.kind, _shape_text(out), params(s.module), macs(f"features.{s.name}")))
     head_params = params(model.pre_logits) + params(model.fc)
     head_macs = sum(macs(n) for n in ("global_pool", "head_drop", "pre_logits", "fc"))
-    rows.append(("head", "avg pool, dropout, linear", "classifier",
+    # Name the head's parts that are really there (NIN's head is the average pool alone).
+    parts = ["global avg pool"] + [what for what, m in (("dropout", model.head_drop), ("projection", model.pre_logits),
+                                                         ("linear", model.fc))
+                                   if not isinstance(m, nn.Identity) and not (what == "dropout" and m.p == 0)]
+    rows.append(("head", ", ".join(parts), "classifier",
                  _shape_text(count.shapes.get(prefix + "fc", (model.num_classes,))), head_params, head_macs))
     for a in aux_names:
         rows.append((f"aux.{a}", f"auxiliary classifier on {a}", "auxiliary",

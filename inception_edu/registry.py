@@ -32,8 +32,12 @@ def _unknown(name: str) -> ValueError:
                       f"{len(_MODELS)} names.")
 
 
-def create_model(name: str, num_classes: int = 1000, **kwargs) -> nn.Module:
-    """Build a registered model: ``create_model('inception_v3', num_classes=10, aux_logits=False)``."""
+def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+    """Build a registered model: ``create_model('inception_v3', num_classes=10, aux_logits=False)``.
+
+    ``num_classes`` defaults to the builder's own: 1000 (ImageNet) for the full-size networks,
+    10 for the ``*_cifar`` ones.
+    """
     if name not in _MODELS:
         raise _unknown(name)
     builder = _MODELS[name]
@@ -44,6 +48,8 @@ def create_model(name: str, num_classes: int = 1000, **kwargs) -> nn.Module:
         options = [p for p in params if p != "num_classes"]
         raise ValueError(f"{name} does not take {', '.join(map(repr, unknown))}; "
                          f"its options are: {', '.join(options)}")
+    if num_classes is None:
+        num_classes = params["num_classes"].default
     model = builder(num_classes=num_classes, **kwargs)
     # What built it, so a training checkpoint can rebuild it (inception_edu.train.load_model).
     model.create_args = (name, {"num_classes": num_classes, **kwargs})
