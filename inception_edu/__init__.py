@@ -29,6 +29,10 @@ _LAZY = {
     "plot_class_activation_maps": "figures.heads",
     "plot_label_smoothing": "figures.label_smoothing", "explore_label_smoothing": "figures.label_smoothing",
     "plot_residual_scaling": "figures.residual", "explore_residual_scaling": "figures.residual",
+    "plot_activation_growth": "figures.residual", "plot_stage_grad_norms": "figures.aux",
+    "plot_confidence": "figures.label_smoothing", "plot_reliability": "figures.label_smoothing",
+    "plot_logit_gaps": "figures.label_smoothing", "plot_uniform_blocks": "figures.uniform",
+    "explore_uniform_blocks": "figures.uniform", "plot_stage_costs": "figures.uniform",
 }
 
 

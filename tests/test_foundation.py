@@ -34,6 +34,14 @@ def test_import_is_fast_and_lazy():
     assert loaded == "[]"
 
 
+def test_every_public_name_resolves():
+    # The lazy map names a module per public function; a typo there would only show up
+    # when a reader first calls it.
+    import inception_edu
+    for name in inception_edu.__all__:
+        assert getattr(inception_edu, name) is not None, name
+
+
 def test_every_notebook_is_collected_by_nbval():
     notebooks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "book").rglob("*.ipynb")
                        if ".ipynb_checkpoints" not in p.parts)
