@@ -15,15 +15,10 @@ Unit: multiply-adds, 1 MAC = 1 (FLOPs = 2 x).
 """
 from __future__ import annotations
 
+from . import check_whole
 from ..cost import GRID_OPTIONS, bottleneck_cost, conv_macs, factorization_cost, grid_reduction_cost
 
 UNIT = "multiply-adds (1 MAC = 1)"
-
-
-def _whole(**values) -> None:
-    for name, value in values.items():
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive whole number; got {value!r}")
 
 
 def two_panels(width_ratios=(1, 1)):
@@ -59,7 +54,7 @@ def bottleneck_data(c_in: int = 192, c_mid: int = 16, c_out: int = 32, k: int = 
     reduction width (above it the bottleneck costs more than it saves), and the curve of the
     bottlenecked cost for every reduction width from 1 to ``max(c_in, c_mid)``.
     """
-    _whole(c_in=c_in, c_mid=c_mid, c_out=c_out, k=k, hw=hw)
+    check_whole(c_in=c_in, c_mid=c_mid, c_out=c_out, k=k, hw=hw)
     c = bottleneck_cost(c_in, c_mid, c_out, k, hw)
     widths = list(range(1, max(c_in, c_mid) + 1))
     return {
@@ -147,7 +142,7 @@ def factorization_data(n: int = 5, kind: str = "stacked", channels: int = 64, hw
     factorized layers and their costs, ``ratio``/``savings``, and the relative cost of both
     kinds for every odd kernel 3..``max_n`` (``ratio_by_n``; independent of widths and grid).
     """
-    _whole(n=n, channels=channels, hw=hw)
+    check_whole(n=n, channels=channels, hw=hw)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
     c = factorization_cost(n, channels, channels, hw, kind=kind)
@@ -234,7 +229,7 @@ def grid_reduction_data(d: int = 32, k: int = 256, kernel: int = 1) -> dict:
     its multiply-adds, parameters, output shape (H, W, C) and narrowest representation (the
     number of values the network is squeezed through), plus the input's size.
     """
-    _whole(d=d, k=k, kernel=kernel)
+    check_whole(d=d, k=k, kernel=kernel)
     if d < 2:
         raise ValueError(f"a grid reduction needs a grid of at least 2x2; got d={d}")
     options = grid_reduction_cost(d, k, kernel)

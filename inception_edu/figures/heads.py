@@ -21,17 +21,13 @@ from __future__ import annotations
 
 from functools import partial
 
+from . import check_whole
+
 #: VGG-16's convolutional trunk (13 3x3 convs, biases included): its parameters without the head.
 VGG16_TRUNK_PARAMS = 14_714_688
 #: The three heads compared, in drawing order: key -> label.
 HEADS = {"fc": "flatten + FC layers (VGG)", "gap_linear": "GAP + one linear (GoogLeNet)",
          "gap": "GAP only (NIN)"}
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive whole number; got {value!r}")
 
 
 def fc_head_layers(channels: int, grid: int, hidden: int, fc_layers: int, num_classes: int) -> list[tuple[int, int]]:
@@ -61,7 +57,7 @@ def head_params_data(channels: int = 512, grid: int = 7, hidden: int = 4096, fc_
     the whole network (VGG-16's by default; None to skip). Also returns ``fc_by_grid``, the FC
     head's parameters for every grid side from 1 to ``max(max_grid, grid)`` (for the curve).
     """
-    _check_positive(channels=channels, grid=grid, hidden=hidden, fc_layers=fc_layers,
+    check_whole(channels=channels, grid=grid, hidden=hidden, fc_layers=fc_layers,
                     num_classes=num_classes, max_grid=max_grid)
     layers = fc_head_layers(channels, grid, hidden, fc_layers, num_classes)
     params = {"fc": sum(i * o + o for i, o in layers),

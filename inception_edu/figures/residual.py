@@ -37,6 +37,7 @@ import math
 import torch
 from torch import nn
 
+from . import check_whole
 from ..layers import conv_bn
 from ..models.inception_resnet import block_a
 
@@ -73,9 +74,7 @@ class ResidualStack(nn.Module):
 
 
 def _check(**values) -> None:
-    for name in ("width", "depth"):
-        if name in values and (int(values[name]) != values[name] or values[name] < 1):
-            raise ValueError(f"{name} must be a positive whole number; got {values[name]!r}")
+    check_whole(**{k: v for k, v in values.items() if k in ("width", "depth")})
     if "scale" in values and not (0 < values["scale"] <= 10 and math.isfinite(values["scale"])):
         raise ValueError(f"scale must be a number in (0, 10]; got {values['scale']!r} "
                          f"(1.0 = unscaled, the paper used 0.1-0.3)")
