@@ -305,6 +305,10 @@ def make_loaders(data: str | Path, batch_size: int = 64, size: int | None = None
     name = str(data)
     if name == "digits":
         return digits_loaders(batch_size, size or 32, augment=augment, **kw)
+    if name == "cluttered":   # multi-scale digits in clutter (train/cluttered.py); seed fixes the data
+        from .cluttered import cluttered_loaders
+
+        return cluttered_loaders(batch_size, size or 32, **kw)
     if name in ("cifar10", "cifar-10"):
         if size not in (None, 32):
             raise ValueError(f"CIFAR-10 images are 32x32; got size={size} (leave it unset)")
