@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from ..convert import match_by_order, register_reference
-from ..layers import Branches, ConvFactory, LocalResponseNorm, conv_bn, conv_plain, seq
+from ..layers import (Branches, ConvFactory, LocalResponseNorm, conv_bn, conv_plain, separable_conv, seq,
+                      width_multiplier)
 from ..registry import register_model
 from .base import InceptionNet, Stage
 
@@ -267,12 +268,7 @@ def googlenet_cifar(num_classes: int = 10, width_mult: float = 1.0, aux_logits: 
     grid: avg pool to 2x2 (the paper pools 14x14 to 4x4), 1x1 conv, FC, dropout 0.7, linear.
     ``drop_rate``: dropout before the classifier (the paper's is 0.4).
     """
-    if width_mult <= 0:
-        raise ValueError(f"width_mult must be positive; got {width_mult}")
-
-    def w(c: int) -> int:  # the paper's width c, scaled
-        return max(1, round(c * width_mult / 8))
-
+    w = width_multiplier(width_mult, divisor=8)  # the paper's width c, scaled
     conv = conv_bn
     table = tuple(row.scaled(w) for row in TABLE1)
     stages = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..convert import match_by_order, register_reference
-from ..layers import Branches, ResidualBranches, conv_bn, seq
+from ..layers import Branches, ResidualBranches, conv_bn, conv_nxn, reduction_a, seq, width_multiplier
 from ..registry import register_model
 from .base import InceptionNet, Stage
 
@@ -44,20 +44,10 @@ def block_asym(c: int, widths, n: int, scale: float, act: bool = True, conv=conv
     widths = (b0, (b1a, b1b, b1c)): a 1x1 branch and a 1x1 -> 1xn -> nx1 branch.
     """
     b0, (b1a, b1b, b1c) = widths
-    p = n // 2
     return ResidualBranches([
         seq(conv(c, b0, 1)),
-        seq(conv(c, b1a, 1), conv(b1a, b1b, (1, n), padding=(0, p)), conv(b1b, b1c, (n, 1), padding=(p, 0))),
+        seq(conv(c, b1a, 1), *conv_nxn(conv, b1a, b1b, b1c, n)),
     ], proj=nn.Conv2d(b0 + b1c, c, 1), scale=scale, act=act)
-
-
-def reduction_a(c: int, k: int, l: int, m: int, n: int, conv=conv_bn) -> Branches:
-    """35x35 -> 17x17 (Fig. 7; the paper's Table 1 gives k, l, m, n per network)."""
-    return Branches([
-        seq(conv(c, n, 3, stride=2)),
-        seq(conv(c, k, 1), conv(k, l, 3, padding=1), conv(l, m, 3, stride=2)),
-        seq(nn.MaxPool2d(3, stride=2)),
-    ], out_channels=c + n + m)
 
 
 def reduction_b(c: int, a, b, d, conv=conv_bn) -> Branches:
@@ -105,7 +95,7 @@ def _v2_stages(in_chans: int, blocks, scales, residual_scale) -> list[Stage]:
     ]
     stages += _residual_stages("block35", n35, lambda: block_a(320, (32, (32, 32), (32, 48, 64)), s35),
                                "Inception-ResNet-A")                                   # 35x35x320
-    stages.append(Stage("mixed_6a", reduction_a(320, 256, 256, 384, 384), "Reduction-A", "reduction"))  # 17x17x1088
+    stages.append(Stage("mixed_6a", reduction_a(c, 320, 256, 256, 384, 384), "Reduction-A", "reduction"))  # 17x17x1088
     stages += _residual_stages("block17", n17, lambda: block_asym(1088, (192, (128, 160, 192)), 7, s17),
                                "Inception-ResNet-B")                                   # 17x17x1088
     stages.append(Stage("mixed_7a", reduction_b(1088, (256, 384), (256, 288), (256, 288, 320)),
@@ -181,7 +171,7 @@ def inception_resnet_v1(num_classes: int = 1000, drop_rate: float = 0.6, in_chan
     ]
     stages += _residual_stages("block35", 5, lambda: block_a(256, (32, (32, 32), (32, 32, 32)), s35),
                                "Inception-ResNet-A")
-    stages.append(Stage("mixed_6a", reduction_a(256, 192, 192, 256, 384), "Reduction-A", "reduction"))  # 896
+    stages.append(Stage("mixed_6a", reduction_a(c, 256, 192, 192, 256, 384), "Reduction-A", "reduction"))  # 896
     stages += _residual_stages("block17", 10, lambda: block_asym(896, (128, (128, 128, 128)), 7, s17),
                                "Inception-ResNet-B")
     stages.append(Stage("mixed_7a", reduction_b(896, (256, 384), (256, 256), (256, 256, 256)),
@@ -214,9 +204,7 @@ def inception_resnet_cifar(num_classes: int = 10, width_mult: float = 1.0, block
     grids. ``residual_scale`` applies to every block (1.0 = unscaled, the paper's unstable
     case; 0.1-0.3 = scaled); ``width_mult`` widens the trunk (the instability grows with width).
     """
-    def w(x: int) -> int:
-        return max(8, int(round(x * width_mult)))
-
+    w = width_multiplier(width_mult, minimum=8)
     c = conv_bn
     c1, c2, c3 = w(64), w(128), w(256)
     stages = [
@@ -227,7 +215,7 @@ def inception_resnet_cifar(num_classes: int = 10, width_mult: float = 1.0, block
         c1, (w(16), (w(16), w(16)), (w(16), w(24), w(32))), residual_scale), "Inception-ResNet-A")
     # Reduction-A: c1 + n + m channels out; choose n + m so the total is c2.
     n = (c2 - c1) // 2
-    stages.append(Stage("reduction_a", reduction_a(c1, w(32), w(32), c2 - c1 - n, n), "Reduction-A", "reduction"))
+    stages.append(Stage("reduction_a", reduction_a(c, c1, w(32), w(32), c2 - c1 - n, n), "Reduction-A", "reduction"))
     stages += _residual_stages("block_b", blocks[1], lambda: block_asym(
         c2, (w(32), (w(32), w(40), w(48))), 5, residual_scale), "Inception-ResNet-B")
     third = (c3 - c2) // 3

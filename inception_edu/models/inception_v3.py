@@ -32,37 +32,14 @@ from collections import OrderedDict
 from torch import nn
 
 from ..convert import match_by_order, register_reference
-from ..layers import Branches, ConvFactory, conv_bn, seq
+from .. import layers
+from ..layers import Branches, ConvFactory, conv_bn, conv_nxn, expanded_3x3, seq, width_multiplier
 from ..registry import register_model
 from .base import InceptionNet, Stage
 
 
-# -- factorized convolutions (Sec. 3) ------------------------------------------------------------
-def conv_nxn(conv: ConvFactory, cin: int, cmid: int, cout: int, n: int, *, factorized: bool = True,
-             first: str = "1xn") -> list[nn.Module]:
-    """An n x n convolution (padded, size-preserving) or its factorization (Sec. 3.2, Fig. 3).
-
-    Factorized: ``1 x n`` (cin -> cmid) then ``n x 1`` (cmid -> cout), or the other way round
-    with ``first="nx1"``; "the same receptive field ... for 2n instead of n^2 weights per
-    channel pair". Unfactorized: one ``n x n`` conv cin -> cout (``cmid`` has no role).
-    """
-    if not factorized:
-        return [conv(cin, cout, n, padding=n // 2)]
-    row, col = ((1, n), (0, n // 2)), ((n, 1), (n // 2, 0))
-    (k1, p1), (k2, p2) = (row, col) if first == "1xn" else (col, row)
-    return [conv(cin, cmid, k1, padding=p1), conv(cmid, cout, k2, padding=p2)]
-
-
-def expanded_3x3(conv: ConvFactory, cin: int, cout: int, *, factorized: bool = True) -> nn.Module:
-    """Fig. 7's expanded filter bank: 1x3 and 3x1 side by side, concatenated (2 * cout wide).
-
-    Unfactorized: one 3x3 conv of the same total width (2 * cout).
-    """
-    if not factorized:
-        return conv(cin, 2 * cout, 3, padding=1)
-    return Branches([seq(conv(cin, cout, (1, 3), padding=(0, 1))),
-                     seq(conv(cin, cout, (3, 1), padding=(1, 0)))], out_channels=2 * cout)
-
+# The factorized convolutions of Sec. 3 (conv_nxn: n x n -> 1 x n, n x 1) and Fig. 7's
+# expanded 3x3 bank (expanded_3x3) live in ``layers.py``: Inception-v4 uses them too.
 
 # -- the modules (torchvision's InceptionA..E, same widths, same branch order) -------------------
 def inception_a(conv: ConvFactory, in_channels: int, pool_features: int, *, c1x1: int = 64,
@@ -91,16 +68,12 @@ def reduction_a(conv: ConvFactory, in_channels: int, *, c3x3: int = 384,
     """Fig. 10, 35x35 -> 17x17 (torchvision ``InceptionB``, ``Mixed_6a``).
 
     Branches: 3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max pool 3x3/2; out = c3x3 + c3x3dbl[1] + in.
-    Unfactorized, the double 3x3 is one 5x5/2 (padding 1, so the grid sizes agree).
+    Inception-v4's Reduction-A with k, l, m, n = c3x3dbl[0], c3x3dbl[1], c3x3dbl[1], c3x3
+    (:func:`inception_edu.layers.reduction_a`). Unfactorized, the double 3x3 is one 5x5/2
+    (padding 1, so the grid sizes agree).
     """
     r, c = c3x3dbl
-    double = ([conv(r, c, 3, padding=1), conv(c, c, 3, stride=2)] if factorized
-              else [conv(r, c, 5, stride=2, padding=1)])
-    return Branches([
-        seq(conv(in_channels, c3x3, 3, stride=2)),
-        seq(conv(in_channels, r, 1), *double),
-        seq(nn.MaxPool2d(3, stride=2)),
-    ], out_channels=c3x3 + c + in_channels)
+    return layers.reduction_a(conv, in_channels, r, c, c, c3x3, factorized=factorized)
 
 
 def inception_c(conv: ConvFactory, in_channels: int, channels_7x7: int, *, c1x1: int = 192,
@@ -125,15 +98,12 @@ def reduction_b(conv: ConvFactory, in_channels: int, *, c3x3: tuple[int, int] = 
                 c7x7x3: int = 192, factorized: bool = True) -> Branches:
     """17x17 -> 8x8 (torchvision ``InceptionD``, ``Mixed_7a``; Fig. 10's pattern).
 
-    Branches: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool 3x3/2.
+    Branches: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool 3x3/2: Inception-v4's
+    Reduction-B with every width of the 7x7 branch ``c7x7x3``
+    (:func:`inception_edu.layers.reduction_b`).
     """
     c = c7x7x3
-    return Branches([
-        seq(conv(in_channels, c3x3[0], 1), conv(c3x3[0], c3x3[1], 3, stride=2)),
-        seq(conv(in_channels, c, 1), *conv_nxn(conv, c, c, c, 7, factorized=factorized),
-            conv(c, c, 3, stride=2)),
-        seq(nn.MaxPool2d(3, stride=2)),
-    ], out_channels=c3x3[1] + c + in_channels)
+    return layers.reduction_b(conv, in_channels, c3x3, (c, c, c), factorized=factorized)
 
 
 def inception_e(conv: ConvFactory, in_channels: int, *, c1x1: int = 320, c3x3: int = 384,
@@ -340,14 +310,10 @@ def inception_v3_cifar(num_classes: int = 10, width_mult: float = 1.0, aux_logit
     ``depth``: how many Fig. 5 / Fig. 6 / Fig. 7 modules (v3 has 3 / 4 / 2).
     ``aux_logits``: an auxiliary head on the last 7x7 layer (as v3's on 17x17; needs >= 29x29).
     """
-    if width_mult <= 0:
-        raise ValueError(f"width_mult must be positive; got {width_mult}")
+    w = width_multiplier(width_mult, divisor=8)  # v3's width c, scaled
     if len(depth) != 3 or not all(1 <= d <= 7 for d in depth):
         raise ValueError(f"depth gives the number of Fig. 5, Fig. 6 and Fig. 7 modules, each "
                          f"from 1 to 7; got {depth}")
-
-    def w(c: int) -> int:  # v3's width c, scaled
-        return max(1, round(c * width_mult / 8))
 
     conv, f = conv_bn, factorized
     stem = w(256)  # what the first Fig. 5 module sees (v3's Mixed_5b input is 192, output 256)

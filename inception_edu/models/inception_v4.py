@@ -17,10 +17,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..convert import match_by_order, register_reference
-from ..layers import Branches, ConvFactory, conv_bn, seq
+from .. import layers
+from ..layers import Branches, ConvFactory, conv_bn, conv_nxn, expanded_3x3, seq
 from ..registry import register_model
 from .base import InceptionNet, Stage
-from .inception_v3 import conv_nxn, expanded_3x3
 
 
 def _avg_pool() -> nn.Module:
@@ -69,14 +69,11 @@ def reduction_a(conv: ConvFactory, in_channels: int = 384, *, k: int = 192, l: i
                 n: int = 384) -> Branches:
     """Fig. 7, 35x35 -> 17x17: 3x3/2 (n) | 1x1 (k) -> 3x3 (l) -> 3x3/2 (m) | max pool 3x3/2.
 
-    ``k, l, m, n`` are the filter-bank sizes of the paper's Table 1 (Inception-v4: 192, 224,
-    256, 384; Inception-ResNet-v1: 192, 192, 256, 384; -v2: 256, 256, 384, 384).
+    ``k, l, m, n`` are the filter-bank sizes of the paper's Table 1; the defaults are
+    Inception-v4's (192, 224, 256, 384). The block itself is shared with both
+    Inception-ResNets: :func:`inception_edu.layers.reduction_a`.
     """
-    return Branches([
-        seq(conv(in_channels, n, 3, stride=2)),
-        seq(conv(in_channels, k, 1), conv(k, l, 3, padding=1), conv(l, m, 3, stride=2)),
-        seq(nn.MaxPool2d(3, stride=2)),
-    ], out_channels=n + m + in_channels)
+    return layers.reduction_a(conv, in_channels, k, l, m, n)
 
 
 def inception_b(conv: ConvFactory, in_channels: int = 1024, *, c1x1: int = 384,
@@ -99,13 +96,9 @@ def inception_b(conv: ConvFactory, in_channels: int = 1024, *, c1x1: int = 384,
 
 def reduction_b(conv: ConvFactory, in_channels: int = 1024, *, c3x3: tuple[int, int] = (192, 192),
                 c7x7x3: tuple[int, int, int] = (256, 256, 320)) -> Branches:
-    """Fig. 8, 17x17 -> 8x8: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool 3x3/2."""
-    a, b, c = c7x7x3
-    return Branches([
-        seq(conv(in_channels, c3x3[0], 1), conv(c3x3[0], c3x3[1], 3, stride=2)),
-        seq(conv(in_channels, a, 1), *conv_nxn(conv, a, b, c, 7), conv(c, c, 3, stride=2)),
-        seq(nn.MaxPool2d(3, stride=2)),
-    ], out_channels=c3x3[1] + c + in_channels)
+    """Fig. 8, 17x17 -> 8x8: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 | max pool 3x3/2
+    (Inception-v3's ``Mixed_7a`` at other widths: :func:`inception_edu.layers.reduction_b`)."""
+    return layers.reduction_b(conv, in_channels, c3x3, c7x7x3)
 
 
 def inception_c(conv: ConvFactory, in_channels: int = 1536, *, c1x1: int = 256, c3x3: tuple[int, int] = (384, 256),

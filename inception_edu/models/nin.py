@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..layers import ConvFactory, conv_bn, conv_plain
+from ..layers import ConvFactory, conv_bn, conv_plain, width_multiplier
 from ..registry import register_model
 from .base import InceptionNet, Stage
 
@@ -104,13 +104,9 @@ def nin_cifar(num_classes: int = 10, drop_rate: float = 0.5, in_chans: int = 3,
     is still near chance.
     ``forward_features`` returns the class maps (see :class:`NINNet`).
     """
-    if width_mult <= 0:
-        raise ValueError(f"width_mult must be positive; got {width_mult}")
+    w = width_multiplier(width_mult)
     if num_classes < 0:
         raise ValueError(f"num_classes must be >= 0 (0: no class-map conv, features only); got {num_classes}")
-
-    def w(c: int) -> int:
-        return max(1, round(c * width_mult))
 
     conv = conv_bn if batch_norm else conv_plain  # 2013: conv with bias -> ReLU, no normalization
     class_conv = conv_plain  # the class maps: conv with bias -> ReLU, never normalized
