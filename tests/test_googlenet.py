@@ -109,6 +109,36 @@ def test_totals_near_the_papers_figures():
     assert abs(macs - PAPER_TOTAL_OPS) / PAPER_TOTAL_OPS < 0.06
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fvcore calls torch.jit.script
+def test_separable_conv1_reproduces_table1_first_row_and_the_total():
+    """Table 1's first row (2.7K params, 34M ops) read as the BatchNorm paper's appendix has it:
+    "separable convolution with depth multiplier 8 on the first convolutional layer"."""
+    from inception_edu.cost import conv_macs, conv_params
+
+    mult = 8
+    # depthwise 7x7/2 (3 -> 3 * 8, one group per input channel), then pointwise 1x1 (24 -> 64)
+    weights = conv_params(3, 3 * mult, 7, groups=3) + conv_params(3 * mult, 64, 1)
+    macs = conv_macs(3, 3 * mult, 7, 112, groups=3) + conv_macs(3 * mult, 64, 1, 112)
+    assert weights == 7 * 7 * 3 * mult + 3 * mult * 64
+    assert macs == (7 * 7 * 3 * mult + 3 * mult * 64) * 112 * 112
+    assert round(weights / 1000, 1) == PAPER_CONV1[0] and round(macs / 1e6) == PAPER_CONV1[1]
+
+    model = ie.create_model("googlenet", separable_conv1=True, aux_logits=False).eval()
+    conv1 = model.features.conv1
+    assert sum(p.numel() for n, p in conv1.named_parameters() if n.endswith("weight")) == weights
+    assert ie.count_macs(conv1, (3, 224, 224), by_operator=True)["conv"] == macs
+    rows = paper_rows()
+    # Every other row is the paper's: parameters (one pointwise bias per output channel)...
+    trunk = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("aux."))
+    assert trunk == sum(w + b for _, w, b, _ in rows[1:]) + weights + 64
+    # ... and multiply-adds: the plain conv1's 118 M replaced by 34 M gives the paper's 1.5 B.
+    total = fvcore_conv_linear(model)
+    assert total == sum(m for *_, m in rows[1:]) + macs
+    assert round(total / 1e9, 2) == PAPER_TOTAL_OPS / 1e9
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 224, 224)).shape == (2, 1000)
+
+
 def test_ops_per_row_match_table1():
     # The ops column agrees with the widths row by row (5a aside: its printed 54 M, and
     # 1072 K params, are 5 % above what its widths give, 51 M and 1018 K).

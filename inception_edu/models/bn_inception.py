@@ -13,12 +13,16 @@ the paper's appendix (Fig. 5), which later papers call "BN-Inception" (or Incept
 * the 28x28 stage gains a module (3c), and LRN, dropout and the auxiliary classifiers go
   (Sec. 4.2.1: BN makes them unnecessary).
 
-Built exactly as ``pretrainedmodels.bninception`` (Cadene's port of the Caffe model behind the
-paper's results, by Yuanjun Xiong): conv *with* bias -> BatchNorm (eps 1e-5, Caffe's) -> ReLU,
-pools that round up (Caffe), avg pools that count the zero padding, and the input fed to the
-first conv unchanged -- the released weights expect BGR pixels in [0, 255] minus the mean
-(104, 117, 128), a preprocessing step outside the network. Checked against it on fingerprint
-weights in ``tests/test_reference.py``.
+Built exactly as ``pretrainedmodels.bninception`` (Cadene's port of a Caffe BN-Inception by
+Yuanjun Xiong): conv *with* bias -> BatchNorm (eps 1e-5, Caffe's) -> ReLU, pools that round up
+(Caffe), avg pools that count the zero padding, and the input fed to the first conv unchanged
+-- its weights expect BGR pixels in [0, 255] minus the mean (104, 117, 128), a preprocessing
+step outside the network. Checked against it on fingerprint weights in
+``tests/test_reference.py``.
+
+Those weights are a later reproduction of the architecture in Caffe, not the network behind
+the paper's results: pretrainedmodels lists 73.5 % top-1 for them, where the paper's best
+single network, BN-x30, reached 74.8 % (its Table 2).
 """
 from __future__ import annotations
 

@@ -164,18 +164,25 @@ def inception_stages(conv: ConvFactory, in_channels: int, table=TABLE1, *, k5: i
 
 
 def googlenet_stages(conv: ConvFactory, in_chans: int = 3, *, lrn: bool = True, k5: int = 5,
-                     pool4_kernel: int = 3) -> list[Stage]:
+                     pool4_kernel: int = 3, separable_conv1: bool = False) -> list[Stage]:
     """Table 1, one stage per row (the "convolution 3x3/1" row, depth 2, is two stages:
     its 1x1 reduce and the 3x3). Stage names are torchvision's. Shapes at 224x224.
 
     ``lrn``: local response normalization where the paper's Fig. 3 has it, after the first
     max pool and after the 3x3 conv (Caffe: ``pool1/norm1``, ``conv2/norm2``).
+    ``separable_conv1``: the first layer as a depthwise-separable 7x7/2 with depth multiplier
+    8 (see :func:`googlenet`).
     """
+    if separable_conv1:
+        conv1 = Stage("conv1", separable_conv(conv, in_chans, 64, 7, stride=2, padding=3, depth_multiplier=8),
+                      "convolution 7x7/2 (separable, depth multiplier 8)")
+    else:
+        conv1 = Stage("conv1", conv(in_chans, 64, 7, stride=2, padding=3), "convolution 7x7/2")
     conv3 = conv(64, 192, 3, padding=1)
     if lrn:
         conv3 = nn.Sequential(OrderedDict([("conv", conv3), ("lrn", LocalResponseNorm())]))
     return [
-        Stage("conv1", conv(in_chans, 64, 7, stride=2, padding=3), "convolution 7x7/2"),   # N x 64 x 112 x 112
+        conv1,                                                                             # N x 64 x 112 x 112
         _pool("max pool 3x3/2", "maxpool1", extra=LocalResponseNorm() if lrn else None),   # N x 64 x 56 x 56
         Stage("conv2", conv(64, 64, 1), "convolution 3x3/1 (#3x3 reduce 1x1)"),            # N x 64 x 56 x 56
         Stage("conv3", conv3, "convolution 3x3/1"),                                        # N x 192 x 56 x 56
@@ -194,7 +201,7 @@ def _check_transform(transform_input: bool, in_chans: int) -> None:
 
 @register_model
 def googlenet(num_classes: int = 1000, aux_logits: bool = True, drop_rate: float = 0.4,
-              in_chans: int = 3) -> InceptionNet:
+              in_chans: int = 3, separable_conv1: bool = False) -> InceptionNet:
     """GoogLeNet as the paper's Table 1 and Sec. 5 describe it: 6,998,552 parameters without
     the aux heads (Table 1's column sums to 6.8 M weights), 13,378,280 with them; 1.58 B
     multiply-adds at 224x224 (the paper: 1.5 B; ``tests/test_googlenet.py`` traces the gap to
@@ -207,9 +214,17 @@ def googlenet(num_classes: int = 1000, aux_logits: bool = True, drop_rate: float
     grid, so with them the input side must be 191 to 238 (224 is native); without them,
     anything from 31.
     ``drop_rate``: dropout before the classifier (the paper's 40 %).
+    ``separable_conv1``: a reading of Table 1's first row that fits its numbers exactly. A
+    plain 7x7/2 conv 3 -> 64 has 9,408 weights and 118 M multiply-adds on the 112x112 grid;
+    Table 1 says 2.7K and 34M. A depthwise-separable 7x7/2 with depth multiplier 8 -- what
+    the BatchNorm paper's appendix (Ioffe & Szegedy 2015) reports for its GoogLeNet variant:
+    "separable convolution with depth multiplier 8 on the first convolutional layer" -- has
+    7*7*3*8 + 24*64 = 2,712 weights and 34.0 M multiply-adds, and brings the network to the
+    paper's 1.5 B multiply-adds. Off by default: the released Caffe model (``bvlc_googlenet``)
+    has the plain conv.
     """
     conv = conv_plain  # 2014: conv (with bias) -> ReLU
-    stages = googlenet_stages(conv, in_chans, lrn=True, k5=5, pool4_kernel=3)
+    stages = googlenet_stages(conv, in_chans, lrn=True, k5=5, pool4_kernel=3, separable_conv1=separable_conv1)
     aux = None
     if aux_logits:
         # Caffe's avg pool 5x5/3 (rounding up, as all its pools): 14x14 -> 4x4.
