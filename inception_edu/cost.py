@@ -301,17 +301,38 @@ def _count(model: nn.Module, input_size, with_aux: bool, counter: str, watch=())
     return count, prefix
 
 
+#: What the papers count as a network's "multiply-adds": convolutions and fully connected
+#: layers (GoogLeNet Sec. 1's "1.5 billion multiply-adds", Rethinking's "Cost Bn Ops"),
+#: the figure torchvision publishes as "GFLOPS". Pass as ``count_macs(..., ops=PAPER_OPS)``.
+PAPER_OPS = ("conv", "linear")
+#: The operator names the counters report (fvcore's names; the fast counter uses the same).
+OPERATORS = ("conv", "linear", "batch_norm", "group_norm", "layer_norm", "instance_norm",
+             "adaptive_avg_pool2d", "matmul", "mm", "bmm", "addmm", "einsum",
+             "upsample_nearest2d", "upsample_bilinear2d", "grid_sampler")
+
+
+def _check_ops(ops) -> tuple[str, ...]:
+    if isinstance(ops, str):
+        ops = (ops,)
+    ops = tuple(ops)
+    unknown = [o for o in ops if o not in OPERATORS]
+    if not ops or unknown:
+        raise ValueError(f"ops names the operators to add up, e.g. ops=('conv', 'linear') (what the "
+                         f"papers count); unknown: {unknown or 'none given'}. Known: {', '.join(OPERATORS)}")
+    return ops
+
+
 def count_macs(model: nn.Module, input_size=(3, 299, 299), with_aux: bool = False,
-               by_operator: bool = False, counter: str = "fvcore"):
+               by_operator: bool = False, counter: str = "fvcore", ops: Sequence[str] | None = None):
     """Multiply-adds of one forward pass of one image (1 multiply-add = 1).
 
     Counted by fvcore's ``FlopCountAnalysis`` (``counter="fvcore"``), the figure timm and the
     reference tables publish: convolutions and fully connected layers (bias additions not
     counted), plus BatchNorm (2 per element in eval: scale and shift) and adaptive average
     pooling (1 per input element); max/avg pooling, ReLU and concatenation count 0. The
-    papers count convolutions and fully connected layers only: ``by_operator=True`` returns
-    the per-operator ``Counter`` (``'conv'``, ``'linear'``, ``'batch_norm'``, ...) so you
-    can take ``conv + linear``.
+    papers count convolutions and fully connected layers only: ``ops=("conv", "linear")``
+    (:data:`PAPER_OPS`) adds up only those operators; ``by_operator=True`` returns the
+    per-operator ``Counter`` (``'conv'``, ``'linear'``, ``'batch_norm'``, ...).
 
     The model is counted in eval mode, as the papers report inference cost; its own mode is
     restored afterwards. ``with_aux=True`` also runs the auxiliary heads (training cost; the
@@ -321,7 +342,14 @@ def count_macs(model: nn.Module, input_size=(3, 299, 299), with_aux: bool = Fals
     fvcore's rules to tensor shapes on PyTorch's ``meta`` device instead of tracing a real
     forward pass: the same number (tested on every model), without the arithmetic.
     """
+    if ops is not None:
+        if by_operator:
+            raise ValueError("pass either ops=(...) (one total over those operators) or by_operator=True "
+                             "(every operator's count), not both")
+        ops = _check_ops(ops)
     count, _ = _count(model, input_size, with_aux, counter)
+    if ops is not None:
+        return sum(count.by_operator.get(o, 0) for o in ops)
     return count.by_operator if by_operator else count.total
 
 

@@ -21,8 +21,7 @@ from inception_edu.layers import Branches
 
 def macs(module, shape):
     """What fvcore counts for convolutions and linear layers (the papers' multiply-adds)."""
-    ops = count_macs(module, shape, by_operator=True)
-    return ops.get("conv", 0) + ops.get("linear", 0)
+    return count_macs(module, shape, ops=("conv", "linear"))
 
 
 # -- one convolution ----------------------------------------------------------------------------
@@ -274,6 +273,19 @@ def test_aux_heads_cost_what_their_own_count_says():
     with_aux, without = sum(_fvcore("inception_v3", True).values()), sum(_fvcore("inception_v3").values())
     assert with_aux - without == count_macs(head, (768, 17, 17), counter="fast") > 0
     assert count_params(model) - count_params(model, with_aux=False) == count_params(head)
+
+
+def test_ops_adds_up_only_the_named_operators():
+    model = _model("inception_v3")
+    by_op = count_macs(model, 299, by_operator=True)
+    assert count_macs(model, 299, ops=cost.PAPER_OPS) == by_op["conv"] + by_op["linear"]
+    assert count_macs(model, 299, ops="batch_norm", counter="fast") == by_op["batch_norm"]
+    assert count_macs(nn.Conv2d(3, 8, 3), (3, 9, 9), ops=("conv", "linear")) == conv_macs(3, 8, 3, 7)
+    for bad in (("convolution",), (), "relu"):
+        with pytest.raises(ValueError, match="ops"):
+            count_macs(model, 299, ops=bad)
+    with pytest.raises(ValueError, match="not both"):
+        count_macs(model, 299, ops=cost.PAPER_OPS, by_operator=True)
 
 
 def test_count_params_trainable_only():

@@ -7,8 +7,6 @@ multiply-adds per output pixel), not read off our model: a wrong width, kernel o
 formula here would not agree with fvcore. Then the derived totals are compared with the
 figures the paper prints, with the tolerances stated below.
 """
-import logging
-
 import pytest
 import torch
 from torch import nn
@@ -63,13 +61,7 @@ def aux_params(c_in, classes=1000):
 
 
 def fvcore_conv_linear(model, size=224):
-    from fvcore.nn import FlopCountAnalysis
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    flops = FlopCountAnalysis(model.eval(), torch.randn(1, 3, size, size))
-    flops.unsupported_ops_warnings(False)
-    flops.uncalled_modules_warnings(False)
-    by_op = flops.by_operator()
-    return by_op["conv"] + by_op["linear"]
+    return ie.count_macs(model, size, ops=("conv", "linear"))  # fvcore's counter, conv + linear only
 
 
 @pytest.fixture(scope="module")

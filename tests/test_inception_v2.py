@@ -34,14 +34,7 @@ def _stage_shapes(model, size=299):
 
 def _conv_linear_macs(model, size=299):
     """fvcore's conv + linear multiply-adds: what the paper's "multiply-adds" count."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fvcore's import and tracer warn about torch.jit
-        from fvcore.nn import FlopCountAnalysis
-        counter = FlopCountAnalysis(model.eval(), torch.randn(1, 3, size, size))
-        counter.unsupported_ops_warnings(False)
-        counter.uncalled_modules_warnings(False)
-        ops = counter.by_operator()
-    return ops["conv"] + ops["linear"]
+    return ie.count_macs(model, size, ops=("conv", "linear"))
 
 
 def _conv_macs(conv: nn.Conv2d, out_side: int) -> int:

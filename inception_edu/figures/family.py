@@ -88,7 +88,7 @@ def _meta_model(name: str):
 def _counts(name: str, size: int) -> tuple[int, int, int, int] | None:
     """(input side, params, multiply-adds, conv + fc multiply-adds), or None where the model
     cannot take that side."""
-    from ..cost import count_macs, count_params
+    from ..cost import PAPER_OPS, count_macs, count_params
 
     model = _meta_model(name)
     side = size or (PAPER_ROWS[name][2] if name in PAPER_ROWS else model.default_size)
@@ -96,7 +96,7 @@ def _counts(name: str, size: int) -> tuple[int, int, int, int] | None:
         ops = count_macs(model, side, by_operator=True, counter="fast")
     except ValueError:
         return None
-    return side, count_params(model), sum(ops.values()), ops.get("conv", 0) + ops.get("linear", 0)
+    return side, count_params(model), sum(ops.values()), sum(ops.get(o, 0) for o in PAPER_OPS)
 
 
 def family_data(size: int | None = None):
