@@ -17,6 +17,8 @@ _LAZY = {
     # cost.py: counting, and the cited analytic formulas
     "count_params": "cost", "count_macs": "cost", "count_flops": "cost", "stage_table": "cost",
     "conv_macs": "cost", "conv_params": "cost",
+    # pretrained.py: the published weights' configs and their preprocessing
+    "eval_transform": "pretrained", "list_pretrained": "pretrained", "get_pretrained_cfg": "pretrained",
     # training
     "train": "train", "Trainer": "train", "load_digits": "train",
     # figures and explorers (matplotlib, ipywidgets)
@@ -33,6 +35,8 @@ _LAZY = {
     "plot_confidence": "figures.label_smoothing", "plot_reliability": "figures.label_smoothing",
     "plot_logit_gaps": "figures.label_smoothing", "plot_uniform_blocks": "figures.uniform",
     "explore_uniform_blocks": "figures.uniform", "plot_stage_costs": "figures.uniform",
+    "explore_stage_grad_norms": "figures.aux", "plot_schedule": "figures.schedule",
+    "explore_lr_schedule": "figures.schedule",
 }
 
 
