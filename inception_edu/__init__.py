@@ -37,6 +37,9 @@ _LAZY = {
     "explore_uniform_blocks": "figures.uniform", "plot_stage_costs": "figures.uniform",
     "explore_stage_grad_norms": "figures.aux", "plot_schedule": "figures.schedule",
     "explore_lr_schedule": "figures.schedule",
+    # diagrams.py: modules and networks drawn from their own layers
+    "draw_module": "diagrams", "draw_network": "diagrams", "to_svg": "diagrams", "show_svg": "diagrams",
+    "plot_diagram": "diagrams", "explore_diagram": "diagrams",
 }
 
 
