@@ -89,15 +89,12 @@ class _WithAux(nn.Module):
         self.model = model
 
     def forward(self, x):
-        m = self.model
-        m.check_input(x)
-        x, aux = m._trunk(m._transform_input(x), with_aux=True)
-        return m.forward_head(x), aux
+        return tuple(self.model.forward_with_aux(x))  # (logits, aux logits): a plain tuple for jit.trace
 
 
 def _runner(model: nn.Module, with_aux: bool) -> tuple[nn.Module, str]:
     """The module to run, and the prefix it adds to the model's module names."""
-    if with_aux and len(getattr(model, "aux", ())) and hasattr(model, "_trunk"):
+    if with_aux and len(getattr(model, "aux", ())) and hasattr(model, "forward_with_aux"):
         return _WithAux(model), "model."
     return model, ""
 

@@ -141,11 +141,18 @@ def test_cifar_factorized_switch_keeps_grids_and_widths():
                                          ("inception_v3_cifar", dict(aux_logits=True)),
                                          ("inception_v2", dict(aux_logits=False))])
 def test_min_size_is_tight_with_and_without_aux(name, kwargs):
-    # test_models checks the default options; these are the others.
+    # test_models checks the default options; these are the others. Training runs the aux
+    # head, which needs aux_min_size; eval runs the trunk alone, which needs min_size.
     model = ie.create_model(name, **kwargs).train()
     model.check_input = lambda x: None
-    s = model.min_size
+    s = model.aux_min_size
     out = model(torch.randn(2, 3, s, s))
     assert isinstance(out, ie.InceptionOutputs) == kwargs["aux_logits"]
     with pytest.raises(RuntimeError):
         model(torch.randn(2, 3, s - 1, s - 1))
+    model.eval()
+    s = model.min_size
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, s, s)).shape == (2, 1000 if name == "inception_v2" else 10)
+        with pytest.raises(RuntimeError):
+            model(torch.randn(2, 3, s - 1, s - 1))

@@ -236,7 +236,7 @@ def googlenet(num_classes: int = 1000, aux_logits: bool = True, drop_rate: float
     # 5x5/3 pool gives 4x4 only from a 12 to 14 wide grid at (4a): sides 191 to 238
     # (191 -> 96 -> 48 -> 24 -> 12).
     return InceptionNet("googlenet", stages, num_features=1024, num_classes=num_classes,
-                        min_size=191 if aux_logits else 31, in_chans=in_chans, drop_rate=drop_rate,
+                        min_size=31, aux_min_size=191, in_chans=in_chans, drop_rate=drop_rate,
                         aux_heads=aux, default_size=224)
 
 

@@ -208,7 +208,7 @@ def _inception_v3_net(name: str, num_classes: int, *, aux_logits: bool, drop_rat
     # becomes 1x1); the aux head's 5x5/3 pool and 5x5 "fc" need the full 17x17 grid, which
     # only a 299 input gives (298 -> 16x16).
     return InceptionNet(name, stages, num_features=2048, num_classes=num_classes,
-                        min_size=299 if aux_logits else 75, in_chans=in_chans, drop_rate=drop_rate,
+                        min_size=75, aux_min_size=299, in_chans=in_chans, drop_rate=drop_rate,
                         aux_heads=aux, transform_input=transform_input, default_size=299)
 
 
@@ -218,7 +218,7 @@ def inception_v3(num_classes: int = 1000, aux_logits: bool = True, drop_rate: fl
     """Inception-v3 exactly as torchvision builds it (27,161,264 parameters with the aux head).
 
     ``aux_logits``: the Fig. 8 auxiliary classifier after ``Mixed_6e`` (returned in training
-    mode only). With it the input must be 299x299; without it, anything from 75x75.
+    mode only). Training with it takes 299x299 and up; eval mode, or no head, 75x75 and up.
     ``drop_rate``: dropout before the classifier (torchvision 0.5).
     ``transform_input``: map ImageNet-normalized input to the [-1, 1] range of the TF weights.
     """
@@ -348,7 +348,7 @@ def inception_v3_cifar(num_classes: int = 10, width_mult: float = 1.0, aux_logit
     # Minimum side: the stem halves it (rounding up) and the two valid 3x3/2 reductions need a
     # 7x7 grid (-> 3 -> 1), so 13; the aux head needs the middle grid at 7x7, so 29.
     return InceptionNet("inception_v3_cifar", stages, num_features=cin, num_classes=num_classes,
-                        min_size=29 if aux_logits else 13, in_chans=in_chans, drop_rate=drop_rate,
+                        min_size=13, aux_min_size=29, in_chans=in_chans, drop_rate=drop_rate,
                         aux_heads=aux, default_size=32)
 
 
