@@ -1,8 +1,6 @@
 """The cost engine: every formula against the counter on the layers it describes, the two
 counters against each other, the per-stage table against the totals, the papers' totals
-against our models, and the ``cost`` command."""
-import subprocess
-import sys
+against our models (the ``cost`` command: tests/test_cli.py)."""
 import time
 from fractions import Fraction
 from functools import lru_cache, partial
@@ -13,7 +11,7 @@ from torch import nn
 
 import inception_edu as ie
 from inception_edu import cost
-from inception_edu.cost import (INCEPTION_3A_5X5, MAC_UNIT, bottleneck_cost, conv_macs, conv_params,
+from inception_edu.cost import (INCEPTION_3A_5X5, bottleneck_cost, conv_macs, conv_params,
                                 count_flops, count_macs, count_params, factorization_cost,
                                 fc_bottleneck_params, grid_reduction_cost, kernel_cost_ratio, stage_table)
 from inception_edu.layers import Branches
@@ -383,36 +381,3 @@ def test_stage_table_needs_a_stage_table():
         stage_table(nn.Conv2d(3, 8, 3), 32)
 
 
-# -- the command line -------------------------------------------------------------------------------
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "inception_edu", *args], capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_cli_cost_prints_the_table():
-    run = _cli("cost", "googlenet_cifar")
-    assert run.returncode == 0, run.stderr
-    assert MAC_UNIT in run.stdout and run.stderr == ""
-    total = stage_table(_model("googlenet_cifar")).iloc[-1]
-    last = run.stdout.strip().splitlines()[-1].split()
-    assert last == ["total", str(total["params"]), str(total["multiply-adds"])]
-
-
-def test_cli_cost_options(capsys):
-    from inception_edu.__main__ import main
-    assert main(["cost", "inception_v3", "--size", "160"]) == 0   # no aux head: 160 is fine
-    out = capsys.readouterr().out
-    assert "160x160, without auxiliary heads" in out and "Mixed_7c" in out and "aux." not in out
-    assert main(["cost", "googlenet", "--aux"]) == 0
-    out = capsys.readouterr().out
-    assert "with auxiliary heads" in out and "aux.inception4d" in out
-    assert out.strip().splitlines()[-1].split()[1:] == [str(count_params(_model("googlenet"))),
-                                                        str(sum(_fvcore("googlenet", True).values()))]
-
-
-def test_cli_cost_bad_input_is_a_clear_error(capsys):
-    from inception_edu.__main__ import main
-    assert main(["cost", "inception_v33"]) == 2
-    assert "unknown model 'inception_v33'" in capsys.readouterr().err
-    assert main(["cost", "inception_v4", "--size", "32"]) == 2
-    assert "at least 75" in capsys.readouterr().err

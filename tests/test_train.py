@@ -455,14 +455,6 @@ def test_cli_trains_then_resumes(tmp_path):
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
 
 
-def test_cli_lists_the_registered_models():
-    listed = subprocess.run([sys.executable, "-m", "inception_edu", "list", "*_cifar"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0 and listed.stderr == ""
-    names = listed.stdout.split()
-    assert SMALL in names and names == sorted(names) and all(n.endswith("_cifar") for n in names)
-
-
 def test_cli_errors_are_one_clear_line(tmp_path, checkpoint, capsys):
     unknown = _cli("--model", "googlenet_cifa", "--data", "synthetic", "--out", str(tmp_path / "u"))
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
