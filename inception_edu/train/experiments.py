@@ -112,7 +112,7 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def calibration(model: nn.Module, loaders: Loaders, n_bins: int = 10) -> dict:
@@ -263,7 +263,11 @@ class Results:
             ax.set_xlabel("epoch")
             label = LABELS.get(metric, metric)
             ax.set_ylabel(label + (" (%)" if metric.endswith(_PERCENT) else ""))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            longest = max(len(r.history) for r in self.runs)
+            if longest <= 12:                       # one tick per epoch
+                ax.set_xticks(range(1, longest + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
         axes[0][0].legend(frameon=False, fontsize=8)
         if title:
