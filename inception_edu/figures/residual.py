@@ -18,7 +18,8 @@ the trunk ``x``. At initialization the trunk's mean square therefore grows by ab
 and every step of gradient descent on ``proj`` moves the trunk ``s`` times less (``s^2`` times
 less with plain SGD, whose gradient is itself scaled by ``s``). This module measures both.
 
-* :class:`ResidualStack` -- a stem and ``depth`` Inception-ResNet-A blocks of ``width``
+* :class:`~inception_edu.models.inception_resnet.ResidualStack` (in the models) -- a stem
+  and ``depth`` Inception-ResNet-A blocks of ``width``
   channels (the paper's Fig. 16 branches), pooled to a classifier: the deep, wide residual
   stack of the experiment;
 * :func:`activation_stats` -- per block: the trunk's root mean square, the scaled residual's,
@@ -38,46 +39,19 @@ import torch
 from torch import nn
 
 from . import check_whole
-from ..layers import conv_bn
-from ..models.inception_resnet import block_a
+# The stack is a model: it lives with the other Inception-ResNets (this module draws it).
+from ..models.inception_resnet import (V2_A_BRANCHES, ResidualStack,  # noqa: F401  (re-exported)
+                                       check_residual_scale)
 
-#: Branch widths of Inception-ResNet-v2's A block (Fig. 16): 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3.
-V2_A_BRANCHES = (32, (32, 32), (32, 48, 64))
 #: Scales compared by default: unscaled, and the two ends of the paper's 0.1-0.3.
 SCALES = (1.0, 0.3, 0.1)
 _COLORS = {1.0: "tab:red", 0.3: "tab:blue", 0.1: "tab:green"}
 
 
-class ResidualStack(nn.Module):
-    """stem (conv 3x3/2 + BN + ReLU) -> ``depth`` x Inception-ResNet-A -> GAP -> linear.
-
-    Every block is ``relu(x + scale * proj(concat(branches(x))))`` with ``width`` trunk
-    channels and the v2 A block's branches. Built with the same seed, stacks that differ only
-    in ``scale`` have identical weights: the scale is not a parameter.
-    """
-
-    def __init__(self, width: int = 1024, depth: int = 10, scale: float = 1.0, *, in_chans: int = 3,
-                 num_classes: int = 10, branches=V2_A_BRANCHES):
-        super().__init__()
-        _check(width=width, depth=depth, scale=scale)
-        self.width, self.depth, self.scale = width, depth, scale
-        self.stem = conv_bn(in_chans, width, 3, stride=2, padding=1)          # N x width x H/2 x W/2
-        self.blocks = nn.ModuleList(block_a(width, branches, scale) for _ in range(depth))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(width, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-
 def _check(**values) -> None:
     check_whole(**{k: v for k, v in values.items() if k in ("width", "depth")})
-    if "scale" in values and not (0 < values["scale"] <= 10 and math.isfinite(values["scale"])):
-        raise ValueError(f"scale must be a number in (0, 10]; got {values['scale']!r} "
-                         f"(1.0 = unscaled, the paper used 0.1-0.3)")
+    if "scale" in values:
+        check_residual_scale(values["scale"])
 
 
 @contextlib.contextmanager

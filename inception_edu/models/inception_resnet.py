@@ -15,6 +15,9 @@ decided to omit batch-normalization on top of the summations").
 """
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 
 from ..convert import match_by_order, register_reference
@@ -226,3 +229,46 @@ def inception_resnet_cifar(num_classes: int = 10, width_mult: float = 1.0, block
         c3, (w(48), (w(48), w(56), w(64))), 3, residual_scale), "Inception-ResNet-C")
     return InceptionNet("inception_resnet_cifar", stages, num_features=c3, num_classes=num_classes,
                         min_size=13, in_chans=in_chans, drop_rate=drop_rate, default_size=32)
+
+
+# -- the deep, wide stack of the residual-scaling experiment (Sec. 3.3) ------------------------
+
+#: Branch widths of Inception-ResNet-v2's A block (Fig. 16): 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3.
+V2_A_BRANCHES = (32, (32, 32), (32, 48, 64))
+
+
+def check_residual_scale(scale: float) -> None:
+    """A ``ValueError`` that says what to pass unless ``scale`` is a number in (0, 10]."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale <= 10 and math.isfinite(scale)):
+        raise ValueError(f"scale must be a number in (0, 10]; got {scale!r} "
+                         f"(1.0 = unscaled, the paper used 0.1-0.3)")
+
+
+class ResidualStack(nn.Module):
+    """stem (conv 3x3/2 + BN + ReLU) -> ``depth`` x Inception-ResNet-A -> GAP -> linear.
+
+    The experiment of Sec. 3.3 in a small network: "if the number of filters exceeded 1000,
+    the residual variants started to exhibit instabilities". Every block is
+    ``relu(x + scale * proj(concat(branches(x))))`` with ``width`` trunk channels and the v2 A
+    block's branches. Built with the same seed, stacks that differ only in ``scale`` have
+    identical weights: the scale is not a parameter.
+    """
+
+    def __init__(self, width: int = 1024, depth: int = 10, scale: float = 1.0, *, in_chans: int = 3,
+                 num_classes: int = 10, branches=V2_A_BRANCHES):
+        super().__init__()
+        for name, value in (("width", width), ("depth", depth)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive whole number; got {value!r}")
+        check_residual_scale(scale)
+        self.width, self.depth, self.scale = width, depth, scale
+        self.stem = conv_bn(in_chans, width, 3, stride=2, padding=1)          # N x width x H/2 x W/2
+        self.blocks = nn.ModuleList(block_a(width, branches, scale) for _ in range(depth))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.fc(torch.flatten(self.pool(x), 1))
