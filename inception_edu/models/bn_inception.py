@@ -111,7 +111,7 @@ class GlobalAvgPool(nn.Module):
     so this keeps our multiply-add count equal to the reference's."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, kernel_size=tuple(x.shape[-2:]))
+        return F.avg_pool2d(x, kernel_size=x.shape[-2:])  # a torch.Size, so torch.fx can trace it
 
 
 def bn_inception_stages(conv: ConvFactory, in_chans: int = 3, table=FIG5) -> list[Stage]:

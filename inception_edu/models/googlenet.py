@@ -125,7 +125,7 @@ class AuxHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(x)
-        if tuple(x.shape[-2:]) != (self.grid, self.grid):
+        if not isinstance(x, torch.fx.Proxy) and tuple(x.shape[-2:]) != (self.grid, self.grid):
             raise ValueError(f"this auxiliary head's fully connected layer expects a {self.grid}x{self.grid} "
                              f"grid after its pool, got {tuple(x.shape[-2:])}: the input size must give a "
                              f"14x14 grid at inception (4a), as 224x224 does. Use 224x224 inputs or "
