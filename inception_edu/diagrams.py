@@ -644,10 +644,10 @@ def _signature(module: nn.Module) -> tuple:
     return tuple((b.kind, b.label.split(",")[0]) for b in _boxes(_read(module, "")))
 
 
-def _groups(model, table):
-    """Consecutive stages with the same label, kind and layer signature, split after an aux tap."""
+def _groups(model, table=None):
+    """Consecutive stages with the same label, kind and layer signature, split after an aux tap;
+    with ``table`` (the model's stage table) also each group's multiply-adds and output."""
     taps = set(getattr(model, "aux", {}) or {})
-    rows = {r["stage"]: r for _, r in table.iterrows()}
     groups = []
     for s in model.stages:
         key = (s.label, s.kind, _signature(s.module))
@@ -655,6 +655,9 @@ def _groups(model, table):
             groups[-1]["stages"].append(s.name)
         else:
             groups.append({"key": key, "label": s.label or s.name, "kind": s.kind, "stages": [s.name]})
+    if table is None:
+        return groups
+    rows = {r["stage"]: r for _, r in table.iterrows()}
     for g in groups:
         g["macs"] = sum(int(rows[n]["multiply-adds"]) for n in g["stages"])
         g["output"] = rows[g["stages"][-1]]["output"]
@@ -835,21 +838,29 @@ def show_svg(fig):
 # The diagram explorer: a network and one of its modules
 # ------------------------------------------------------------------------------------------------
 #: The networks the explorer offers by default: one of each design the book teaches.
-EXPLORER_NETWORKS = ("nin_cifar", "googlenet", "bn_inception", "inception_v2", "inception_v3", "inception_v4",
+#: (inception_v2's modules are inception_v3's; only its stem differs.)
+EXPLORER_NETWORKS = ("nin_cifar", "googlenet", "bn_inception", "inception_v3", "inception_v4",
                      "inception_resnet_v1", "inception_resnet_v2")
 
 
 @lru_cache(maxsize=None)
-def _network(name: str):
-    """The model on the meta device (no weights: built in milliseconds), its stage table at
-    its native size, and the input shape of every stage."""
+def _meta_model(name: str):
+    """The model on the meta device: no weights, built in milliseconds."""
     import torch
 
-    from .cost import stage_table
     from .registry import create_model
 
     with torch.device("meta"):
-        model = create_model(name)
+        return create_model(name)
+
+
+@lru_cache(maxsize=None)
+def _network(name: str):
+    """The model on the meta device, its stage table at its native size (counted once), and
+    the input shape of every stage."""
+    from .cost import stage_table
+
+    model = _meta_model(name)
     table = stage_table(model, counter="fast")
     inputs, shape = {}, (model.in_chans, model.default_size, model.default_size)
     outputs = dict(zip(table["stage"], table["output"]))
@@ -859,14 +870,23 @@ def _network(name: str):
     return model, table, inputs
 
 
-def diagram_choices(network: str) -> list[tuple[str, str]]:
+def _drawable(module: nn.Module) -> bool:
+    """Worth a diagram: a module of several layers (not a lone conv or pool)."""
+    return len(_boxes(_read(module, ""))) > 1
+
+
+def diagram_choices(network: str, modules_only: bool = False) -> list[tuple[str, str]]:
     """The distinct modules of a network, as ``(label, stage name)`` dropdown options: one per
-    row of :func:`draw_network` (Inception-v4's four Inception-A modules are one choice)."""
-    model, table, _ = _network(network)
+    row of :func:`draw_network` (Inception-v4's four Inception-A modules are one choice).
+    ``modules_only``: leave out the rows of a single layer (a lone conv or pool)."""
+    model = _meta_model(network)
     out = []
-    for g in _groups(model, table):
+    for g in _groups(model):
+        first = g["stages"][0]
+        if modules_only and not _drawable(getattr(model.features, first)):
+            continue
         n = len(g["stages"])
-        out.append((f"{g['stages'][0]}: {g['label']}" + (f" (x {n})" if n > 1 else ""), g["stages"][0]))
+        out.append((f"{first}: {g['label']}" + (f" (x {n})" if n > 1 else ""), first))
     return out
 
 
@@ -906,28 +926,31 @@ def plot_diagram(network: str = "inception_v4", stage: str | None = None):
 
 
 def explore_diagram(network: str = "inception_v4", stage: str | None = None, networks=EXPLORER_NETWORKS):
-    """Live explorer: pick a network and one of its modules; the module is drawn with its
-    output shapes and per-branch multiply-adds. Both controls are dropdowns with finite
-    option lists (``networks``, and ``diagram_choices(network)`` for the module, refreshed
-    when the network changes)."""
+    """Live explorer: pick a network's module from one dropdown ("inception_v4 / Mixed_5b:
+    Inception-A (Fig. 4) (x 4)"); it is drawn with its output shapes and per-branch
+    multiply-adds. One dropdown of (network, module) pairs rather than two dependent ones, so
+    the option list is finite and every combination of the controls is a real module: the
+    web page precomputes one frame per option. ``networks``: the networks offered (every
+    module of several layers of each; the default is one network per paper, about 60 options).
+    """
+    import inspect
+
     from .widgets import Explorer, dropdown
 
-    networks = list(networks)
-    if network not in networks:
-        networks.append(network)
+    networks = list(dict.fromkeys([*networks, network]))
     first = diagram_data(network, stage)["stage"]
-    controls = {"network": dropdown(networks, network, "network"),
-                "stage": dropdown(diagram_choices(network), first if first in
-                                  [v for _, v in diagram_choices(network)] else None, "module")}
-    ex = Explorer(diagram_data, draw_diagram, controls, title="module diagrams")
+    options = [(f"{n} / {label}", f"{n}/{s}") for n in networks for label, s in diagram_choices(n, True)]
+    values = [v for _, v in options]
+    value = f"{network}/{first}"
+    if value not in values:                       # a single-layer stage asked for by name
+        label = next(lab for lab, s in diagram_choices(network) if s == first) if first in \
+            [s for _, s in diagram_choices(network)] else first
+        options.insert(0, (f"{network} / {label}", value))
 
-    def new_network(change):
-        choices = diagram_choices(change["new"])
-        stage_control = ex.controls["stage"]
-        default = diagram_data(change["new"])["stage"]
-        value = default if default in [v for _, v in choices] else choices[0][1]
-        stage_control.options = choices
-        stage_control.value = value
+    def compute(module: str) -> dict:
+        net, _, name = module.partition("/")
+        return diagram_data(net, name)
 
-    ex.controls["network"].observe(new_network, names="value")
-    return ex
+    extra = {"name": "explore_diagram"} if "name" in inspect.signature(Explorer).parameters else {}
+    return Explorer(compute, draw_diagram, {"module": dropdown(options, value, "module")},
+                    title="module diagrams", **extra)
