@@ -16,11 +16,21 @@ __version__ = "0.1.0"
 _LAZY = {
     # cost.py: counting, and the cited analytic formulas
     "count_params": "cost", "count_macs": "cost", "count_flops": "cost", "stage_table": "cost",
-    "conv_macs": "cost", "conv_params": "cost",
+    "conv_macs": "cost", "conv_params": "cost", "PAPER_OPS": "cost",
+    # published.py: the published parameter / multiply-add figures (package data)
+    "published_figure": "published", "published_figures": "published",
+    # layers.py and describe.py: what the chapters used to write for themselves
+    "remove_batchnorm": "layers", "width_multiplier": "layers",
+    "describe_branches": "describe", "describe_module": "describe",
     # pretrained.py: the published weights' configs and their preprocessing
     "eval_transform": "pretrained", "list_pretrained": "pretrained", "get_pretrained_cfg": "pretrained",
+    # fold.py: BatchNorm folded into the convolutions, for inference
+    "fold_batchnorm": "fold",
     # training
     "train": "train", "Trainer": "train", "load_digits": "train",
+    # experiments: the cluttered digits, several seeds per variant (train/cluttered.py, experiments.py)
+    "load_cluttered": "train.cluttered", "plot_cluttered_samples": "train.cluttered",
+    "run_seeds": "train.experiments",
     # figures and explorers (matplotlib, ipywidgets)
     "Explorer": "widgets", "plot_history": "plots",
     "plot_bottleneck": "figures.cost", "explore_bottleneck": "figures.cost",

@@ -36,17 +36,17 @@ def describe_branches(block: nn.Module) -> list[str]:
          '3x3 max pool -> 1x1 conv, 32']
 
     A bank of filters side by side inside a branch reads ``(1x3 conv, 384 | 3x1 conv, 384)``.
-    For a residual block the lines are its branches; :func:`describe` adds the projection and
+    For a residual block the lines are its branches; :func:`describe_module` adds the projection and
     the scale.
     """
     if not isinstance(block, (Branches, ResidualBranches)):
         raise TypeError(f"describe_branches takes a Branches or ResidualBranches block (an Inception "
                         f"module, e.g. model.features.inception3a); got {type(block).__name__}. "
-                        f"For any other module use describe(module)")
+                        f"For any other module use describe_module(module)")
     return [_as_text(_read(branch, f"branches.{i}")) for i, branch in enumerate(block.branches)]
 
 
-def describe(module: nn.Module) -> str:
+def describe_module(module: nn.Module) -> str:
     """Any module the diagrams read, as one line: layers joined by ``->``, branches in
     ``( | )``, a residual block as ``x + (branches) -> projection -> scale -> ReLU``."""
     return _as_text(_read(module, ""))

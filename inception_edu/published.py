@@ -5,7 +5,7 @@
 ``quantity`` (``params``, ``params_without_aux``, ``fvcore_macs`` = fvcore's total, ``macs`` /
 ``published_gmacs`` = conv + linear multiply-adds as published, ...), the ``value``, the
 ``input_size`` it was measured at, and its ``source``. A chapter reads the figure from here
-instead of typing it, and ``tests/test_published.py`` holds the rows to the references.
+instead of typing it (:func:`published_figure`), and ``tests/test_published.py`` holds the rows to the references.
 (Accuracies and the papers' cost columns are in ``data/paper_results.csv``.)
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ def published_figures() -> tuple[PublishedFigure, ...]:
                                  r["source"]) for r in csv.DictReader(text.splitlines()))
 
 
-def published(subject: str, quantity: str) -> int | float:
-    """One published figure, e.g. ``published("timm.inception_v4", "params")`` -> 42679816.
+def published_figure(subject: str, quantity: str) -> int | float:
+    """One published figure, e.g. ``published_figure("timm.inception_v4", "params")`` -> 42679816.
 
     An unknown subject or quantity is a ``ValueError`` that lists what there is.
     """

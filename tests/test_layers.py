@@ -8,7 +8,7 @@ from torch import nn
 
 import inception_edu as ie
 from inception_edu.cost import conv_params
-from inception_edu.describe import describe, describe_branches
+from inception_edu.describe import describe_branches, describe_module
 from inception_edu.layers import (ConvBlock, conv_bn, conv_nxn, reduction_a, remove_batchnorm, separable_conv,
                                   width_multiplier)
 
@@ -32,7 +32,7 @@ def test_describe_residual_block_and_bad_input():
     block = ie.create_model("inception_resnet_v2").features.block35_1
     assert describe_branches(block) == ["1x1 conv, 32", "1x1 conv, 32 -> 3x3 conv, 32",
                                         "1x1 conv, 32 -> 3x3 conv, 48 -> 3x3 conv, 64"]
-    assert describe(block).endswith("-> 1x1 conv, 320, linear -> x 0.17 -> ReLU")
+    assert describe_module(block).endswith("-> 1x1 conv, 320, linear -> x 0.17 -> ReLU")
     with pytest.raises(TypeError, match="Branches"):
         describe_branches(nn.Conv2d(3, 3, 1))
 

@@ -7,7 +7,7 @@ import torch
 
 import inception_edu as ie
 from inception_edu.convert import get_reference
-from inception_edu.published import published, published_figures
+from inception_edu.published import published_figure as published, published_figures
 
 REFERENCES = json.loads((Path(__file__).parent / "data" / "reference_models.json").read_text())
 
