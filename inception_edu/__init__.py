@@ -29,6 +29,9 @@ _LAZY = {
     # experiments: the cluttered digits, several seeds per variant (train/cluttered.py, experiments.py)
     "load_cluttered": "train.cluttered", "plot_cluttered_samples": "train.cluttered",
     "run_seeds": "train.experiments",
+    # experiments: the cluttered digits, several seeds per variant (train/cluttered.py, experiments.py)
+    "load_cluttered": "train.cluttered", "plot_cluttered_samples": "train.cluttered",
+    "run_seeds": "train.experiments",
     # figures and explorers (matplotlib, ipywidgets)
     "Explorer": "widgets", "plot_history": "plots",
     "plot_bottleneck": "figures.cost", "explore_bottleneck": "figures.cost",
