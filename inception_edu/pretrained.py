@@ -343,6 +343,33 @@ def _resolve(name: str, pretrained) -> tuple[str | None, Path | None]:
                     f"got {type(pretrained).__name__}")
 
 
+def _cfg_for_file(name: str, state_dict: Mapping[str, torch.Tensor]):
+    """(weights name, cfg) for a local file in the reference's layout, or (None, None).
+
+    The classifier's width picks among the reference's published weights (facenet's 8631
+    VGGFace2 or 10575 CASIA-WebFace identities); a file with another width (weights of your
+    own in the reference's layout) keeps the default weights' preprocessing and its own width.
+    """
+    from .convert import reference_keys
+
+    if name not in DEFAULT_WEIGHTS:
+        return None, None
+    cfg = get_pretrained_cfg(DEFAULT_WEIGHTS[name])
+    keys = reference_keys()[cfg["reference"]]
+    if not set(state_dict) <= set(keys):
+        return None, None  # not the reference's names: a state dict of our own model
+    classifier = state_dict.get(keys[-2])  # every reference registers its classifier last
+    classes = int(classifier.shape[0]) if classifier is not None else cfg["num_classes"]
+    for weights in list_pretrained():
+        other = PRETRAINED[weights]
+        if other["model"] == name and other["num_classes"] == classes:
+            return weights, get_pretrained_cfg(weights)
+    cfg["num_classes"] = cfg["model_kwargs"]["num_classes"] = classes
+    cfg["note"] = (f"weights in {cfg['reference']}'s layout with a {classes}-class head; the "
+                   f"preprocessing is that of {DEFAULT_WEIGHTS[name]}")
+    return None, cfg
+
+
 def build_pretrained(name: str, pretrained, num_classes: int | None = None, progress: bool = True,
                      **kwargs) -> nn.Module:
     """``create_model(name, pretrained=...)``: the network with the published or a local file's
@@ -352,7 +379,7 @@ def build_pretrained(name: str, pretrained, num_classes: int | None = None, prog
     classes); ``kwargs`` override them. A ``num_classes`` other than the weights' loads
     everything but the classifier, which starts afresh (timm's behaviour).
     """
-    from .convert import check_fits, from_reference, reference_keys
+    from .convert import check_fits, from_reference
     from .registry import create_model
 
     weights, path = _resolve(name, pretrained)
@@ -361,9 +388,7 @@ def build_pretrained(name: str, pretrained, num_classes: int | None = None, prog
         state_dict = _load_downloaded(weights, progress)
     else:
         state_dict = load_state_dict_file(path)
-        cfg = get_pretrained_cfg(DEFAULT_WEIGHTS[name]) if name in DEFAULT_WEIGHTS else None
-        if cfg is not None and not set(state_dict) <= set(reference_keys()[cfg["reference"]]):
-            cfg = None  # not in the reference's layout: a state dict of our own model
+        weights, cfg = _cfg_for_file(name, state_dict)
     if cfg is None:  # our own layout (e.g. saved from a model trained here)
         model = create_model(name, num_classes=num_classes, **kwargs)
         check_fits(model.state_dict(), state_dict, f"{name} ({path})")
@@ -380,7 +405,7 @@ def build_pretrained(name: str, pretrained, num_classes: int | None = None, prog
         model.reset_classifier(num_classes)
         model.to(next(model.parameters()).dtype)
     model.create_args = (name, {**options, "num_classes": model.num_classes})
-    cfg.update(weights=weights or DEFAULT_WEIGHTS[name], file=str(path) if path else None,
+    cfg.update(weights=weights, file=str(path) if path else None,
                num_classes=model.num_classes,
                transform_input=bool(getattr(model, "transform_input", False)))
     if path is not None:
