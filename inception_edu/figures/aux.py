@@ -35,7 +35,7 @@ def _norm(grads) -> float:
 
 
 def stage_grad_norms(model, x: torch.Tensor, y: torch.Tensor, aux_weight: float = 0.3,
-                     label_smoothing: float = 0.0) -> dict:
+                     label_smoothing: float = 0.0, seed: int = 0) -> dict:
     """Per stage with parameters: ``||d loss / d theta_stage||_2`` for three losses.
 
     * ``main``: the main classifier's cross-entropy;
@@ -44,7 +44,10 @@ def stage_grad_norms(model, x: torch.Tensor, y: torch.Tensor, aux_weight: float 
 
     The batch runs in training mode (that is when the heads exist), after which every
     parameter and buffer (BatchNorm's running statistics) is put back and the gradients
-    are left untouched: measuring changes nothing. Returns a dict of lists, one entry per
+    are left untouched: measuring changes nothing. Training mode means dropout (the heads'
+    70 %): its masks are drawn from a generator seeded with ``seed``, apart from the global
+    one, so the same model and batch always give the same norms (and the caller's random
+    stream is not moved). Returns a dict of lists, one entry per
     stage, plus ``aux_taps`` (the stages the heads read) and ``weight``.
     """
     from ..train.losses import split_outputs
@@ -55,7 +58,9 @@ def stage_grad_norms(model, x: torch.Tensor, y: torch.Tensor, aux_weight: float 
     was_training = model.training
     model.train()
     try:
-        logits, aux = split_outputs(model(x))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            logits, aux = split_outputs(model(x))
         main = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         aux_loss = (aux_weight * sum(F.cross_entropy(a, y, label_smoothing=label_smoothing) for a in aux)
                     if aux else None)
@@ -124,3 +129,68 @@ def plot_stage_grad_norms(norms: Mapping, sources=("main", "aux", "total"), titl
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# -- the explorer: the heads' weight, with and without BatchNorm --------------------------------
+def without_batchnorm(model):
+    """The same network without its BatchNorm layers, initialized the 2014 way (Xavier)."""
+    from torch import nn
+
+    for block in model.modules():
+        if isinstance(getattr(block, "bn", None), nn.BatchNorm2d):
+            block.bn = nn.Identity()
+    for layer in model.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return model
+
+
+def grad_norm_setup(seed: int = 0, batch_size: int = 128, size: int = 16) -> dict:
+    """Chapter 3's measurement set-up: one batch of digits and ``googlenet_cifar`` (heads on
+    (4a) and (4d)) with BatchNorm (``True``) and without, Xavier-initialized (``False``).
+
+    Built in the chapter's order from ``seed``: the batch and the BN network first, then the
+    network without BN from a fresh seed. Returns ``{'images', 'labels', 'networks': {bn: model}}``.
+    """
+    from .. import create_model
+    from ..train import digits_loaders, seed_everything
+
+    seed_everything(seed)
+    images, labels = next(iter(digits_loaders(batch_size=batch_size, size=size, seed=seed).train))
+    small = create_model("googlenet_cifar", num_classes=10, aux_logits=True).train()
+    seed_everything(seed)
+    plain = without_batchnorm(create_model("googlenet_cifar", num_classes=10, aux_logits=True))
+    return {"images": images, "labels": labels, "networks": {False: plain, True: small}}
+
+
+def draw_grad_norms(norms: Mapping):
+    """:func:`plot_stage_grad_norms` titled with the heads' weight (the explorer's figure)."""
+    return plot_stage_grad_norms(norms, title=f"heads weighted {norms['weight']:g}")
+
+
+def grad_norm_numbers(norms: Mapping) -> dict:
+    """The first stage's gradient norm from each loss (the stage farthest from the main head)."""
+    first = norms["stages"][0]
+    return {f"{first}: from the main loss": norms["main"][0], f"{first}: from the heads": norms["aux"][0]}
+
+
+#: The web page's heads' weights (with BatchNorm on and off: 22 frames).
+AUX_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def explore_stage_grad_norms(aux_weight: float = 0.3, batch_norm: bool = False, setup: Mapping | None = None):
+    """Live explorer: the heads' weight (0 switches them off) and BatchNorm on or off, on the
+    gradient norm per stage. ``setup``: what :func:`grad_norm_setup` returns (built if None)."""
+    from ..widgets import Explorer, checkbox, slider
+
+    s = setup if setup is not None else grad_norm_setup()
+
+    def compute(aux_weight, batch_norm):
+        return stage_grad_norms(s["networks"][bool(batch_norm)], s["images"], s["labels"], aux_weight=aux_weight)
+
+    controls = {"aux_weight": slider(aux_weight, 0.0, 1.0, 0.1, "heads' weight"),
+                "batch_norm": checkbox(batch_norm, "batch normalization")}
+    return Explorer(compute, draw_grad_norms, controls, title="gradient per stage", name="explore_stage_grad_norms",
+                    grid={"aux_weight": list(AUX_WEIGHTS)}, numbers=grad_norm_numbers)

@@ -121,7 +121,20 @@ def explore_bottleneck(c_in: int = 192, c_mid: int = 16, c_out: int = 32, k: int
         "k": dropdown(sorted({1, 3, 5, 7, k}), k, "kernel k x k"),
         "hw": slider(hw, 1, max(56, hw), 1, "grid H = W"),
     }
-    return Explorer(bottleneck_data, draw_bottleneck, controls, title="1x1 bottleneck")
+    return Explorer(bottleneck_data, draw_bottleneck, controls, title="1x1 bottleneck", name="explore_bottleneck",
+                    grid=BOTTLENECK_GRID, numbers=bottleneck_numbers)
+
+
+#: The web page's values (80 frames): every kernel, reduction widths in doublings, the
+#: inputs of GoogLeNet's (3a) and (4a) on its 28 and 14 grids; (3a)'s 32 outputs.
+BOTTLENECK_GRID = {"c_in": [192, 480], "c_mid": [8, 16, 32, 64, 128], "c_out": [32],
+                   "k": [1, 3, 5, 7], "hw": [14, 28]}
+
+
+def bottleneck_numbers(d: dict) -> dict:
+    """The numbers shown beside the figure."""
+    return {"k x k alone (MACs)": d["naive_macs"], "with the 1x1 (MACs)": d["bottleneck_macs"],
+            "speed-up": d["speedup"], "break-even width": d["break_even"]}
 
 
 # -- factorized convolutions ----------------------------------------------------------------------
@@ -216,7 +229,18 @@ def explore_factorization(n: int = 5, kind: str = "stacked", channels: int = 64,
         "channels": slider(channels, 16, max(1024, channels), 16 if channels % 16 == 0 else 1, "channels"),
         "hw": slider(hw, 1, max(71, hw), 1, "grid H = W"),
     }
-    return Explorer(factorization_data, draw_factorization, controls, title="factorized convolutions")
+    return Explorer(factorization_data, draw_factorization, controls, title="factorized convolutions",
+                    name="explore_factorization", grid=FACTORIZATION_GRID, numbers=factorization_numbers)
+
+
+#: The web page's values (96 frames): every odd kernel, both kinds, the widths and grids of
+#: BN-Inception's and Inception-v3's modules (96 on 28x28, 192 on 17x17, ...).
+FACTORIZATION_GRID = {"n": [3, 5, 7, 9], "channels": [32, 96, 192, 384], "hw": [8, 17, 28]}
+
+
+def factorization_numbers(d: dict) -> dict:
+    return {"n x n (MACs)": d["full_macs"], "factorized (MACs)": d["factorized_macs"],
+            "cost ratio": d["ratio"]}
 
 
 # -- grid reduction ------------------------------------------------------------------------------
@@ -247,6 +271,7 @@ def draw_grid_reduction(data: dict):
     g = data
     colors = ["tab:orange", "tab:red", "tab:green"]
     fig, (left, right) = two_panels()
+    fig.subplots_adjust(left=0.17)   # room for the options' names
     y = list(range(len(g["names"])))[::-1]
     top = max(g["macs"]) / 1e6
     left.barh(y, [m / 1e6 for m in g["macs"]], color=colors)
@@ -287,10 +312,19 @@ def explore_grid_reduction(d: int = 32, k: int = 256, kernel: int = 1):
         "k": slider(k, 16, max(1024, k), 16 if k % 16 == 0 else 1, "channels k"),
         "kernel": dropdown(sorted({1, 3, kernel}), kernel, "conv kernel"),
     }
-    return Explorer(grid_reduction_data, draw_grid_reduction, controls, title="grid reduction")
+    return Explorer(grid_reduction_data, draw_grid_reduction, controls, title="grid reduction",
+                    name="explore_grid_reduction", grid=GRID_REDUCTION_GRID, numbers=grid_reduction_numbers)
+
+
+#: The web page's values (84 frames): the family's grids (147 ... 8, and powers of two) and widths.
+GRID_REDUCTION_GRID = {"d": [8, 17, 32, 35, 71, 147], "k": [64, 128, 256, 288, 512, 768, 1024], "kernel": [1, 3]}
+
+
+def grid_reduction_numbers(g: dict) -> dict:
+    return {f"{name} (MACs)": m for name, m in zip(g["names"], g["macs"])}
 
 
 __all__ = ["bottleneck_data", "draw_bottleneck", "plot_bottleneck", "explore_bottleneck",
            "factorization_data", "draw_factorization", "plot_factorization", "explore_factorization",
            "grid_reduction_data", "draw_grid_reduction", "plot_grid_reduction", "explore_grid_reduction",
-           "GRID_OPTIONS", "KINDS", "UNIT"]
+           "GRID_OPTIONS", "KINDS", "UNIT", "BOTTLENECK_GRID", "FACTORIZATION_GRID", "GRID_REDUCTION_GRID"]

@@ -232,8 +232,9 @@ def plot_family(size: int | None = None):
     return draw_family(family_data(size))
 
 
-def explore_family(size: int = 0, sizes=SIZES):
-    """Live :func:`plot_family` with the input side as a control.
+def explore_family(size: int = 224, sizes=SIZES):
+    """Live :func:`plot_family` with the input side as a control; first every model at
+    224 x 224, the size most later work compares at (0: each at its paper's size).
 
     Counts every model at every size in ``sizes`` once, when it is built (a few seconds, then
     cached for the session); a redraw only looks the numbers up.
@@ -247,4 +248,11 @@ def explore_family(size: int = 0, sizes=SIZES):
     table = family_table(sizes)
     options = [("as in the papers" if s == 0 else f"{s} x {s}", s) for s in sizes]
     controls = {"size": dropdown(options, size, "input size")}
-    return Explorer(lambda size: table[size].copy(), draw_family, controls, title="the Inception family")
+    return Explorer(lambda size: table[size].copy(), draw_family, controls, title="the Inception family",
+                    name="explore_family", numbers=family_numbers)
+
+
+def family_numbers(frame) -> dict:
+    """Three landmarks' multiply-adds at the chosen size (NaN where a model cannot take it)."""
+    rows = frame.set_index("model")["multiply-adds"]
+    return {f"{m} (MACs)": rows[m] for m in ("googlenet", "inception_v3", "inception_v4") if m in rows}

@@ -141,7 +141,21 @@ def explore_head_params(channels: int = 512, grid: int = 7, hidden: int = 4096, 
         "num_classes": dropdown([10, 100, 1000], num_classes, "classes"),
     }
     compute = partial(head_params_data, trunk_params=trunk_params)
-    return Explorer(compute, draw_head_params, controls, title="FC head vs GAP head")
+    return Explorer(compute, draw_head_params, controls, title="FC head vs GAP head", name="explore_head_params",
+                    grid=HEAD_GRID, numbers=head_numbers)
+
+
+#: The web page's values (90 frames): trunk widths, grid sides up to 14, every FC depth, 10
+#: and 1000 classes; the hidden width stays at VGG's 4096 there.
+HEAD_GRID = {"channels": [256, 512, 2048], "grid": [1, 2, 4, 7, 14], "hidden": [4096],
+             "num_classes": [10, 1000]}
+
+
+def head_numbers(d: dict) -> dict:
+    out = {f"{HEADS[k]} (params)": d["params"][k] for k in ("fc", "gap_linear")}
+    if d["share"] is not None:
+        out["FC head's share of the network"] = d["share"]["fc"]
+    return out
 
 
 # -- class activation maps ---------------------------------------------------------------------

@@ -161,7 +161,18 @@ def explore_label_smoothing(num_classes: int = 10, eps: float = 0.1):
         "eps": slider(eps, 0.0, 0.5, 0.01, "eps"),
         "num_classes": dropdown(sorted({*CLASS_CHOICES, int(num_classes)}), int(num_classes), "classes K"),
     }
-    return Explorer(label_smoothing_data, draw_label_smoothing, controls, title="label smoothing")
+    return Explorer(label_smoothing_data, draw_label_smoothing, controls, title="label smoothing",
+                    name="explore_label_smoothing", grid={"eps": list(EPS_GRID)},
+                    numbers=label_smoothing_numbers)
+
+
+#: The web page's eps values (with every K of :data:`CLASS_CHOICES`: 52 frames).
+EPS_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+
+def label_smoothing_numbers(d: dict) -> dict:
+    return {"target, correct class": d["target_correct"], "target, each other class": d["target_other"],
+            "optimum logit gap": d["optimal_gap"]}
 
 
 # -- a trained network's confidence -----------------------------------------------------------------

@@ -303,4 +303,13 @@ def explore_residual_scaling(scale: float = 0.2, depth: int = 20, width: int = 2
         "depth": slider(depth, 1, 40, 1, "blocks"),
         "width": dropdown([64, 128, 256, 512, 1024], width, "trunk channels"),
     }
-    return Explorer(growth_data, draw_growth, controls, title="residual scaling")
+    return Explorer(growth_data, draw_growth, controls, title="residual scaling", name="explore_residual_scaling",
+                    grid=GROWTH_GRID, numbers=growth_numbers)
+
+
+#: The web page's values (60 frames): the paper's 0.1-0.3 and around, depths and widths.
+GROWTH_GRID = {"scale": [0.1, 0.2, 0.3, 0.5, 1.0], "depth": [5, 10, 20, 40], "width": [64, 128, 256]}
+
+
+def growth_numbers(d: dict) -> dict:
+    return {"trunk growth, scaled": d["scaled"]["growth"], "trunk growth, s = 1": d["unscaled"]["growth"]}

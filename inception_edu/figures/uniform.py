@@ -105,7 +105,10 @@ def draw_uniform_blocks(data: dict):
     """Stacked bars of multiply-adds and parameters by group: the chosen counts vs Inception-v4."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 2.9))
+    # Fixed margins, room below for the legend (tight_layout ignores a figure legend and
+    # costs a second layout on every redraw).
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.36, top=0.91, wspace=0.45)
     c = data["counts"]
     rows = [(f"A / B / C = {c['A']} / {c['B']} / {c['C']}", data["groups"]),
             ("Inception-v4 (4 / 7 / 3)", data["v4"]["groups"])]
@@ -125,9 +128,8 @@ def draw_uniform_blocks(data: dict):
     axes[0].set_title(f"multiply-adds at {data['size']}x{data['size']}", fontsize=10)
     axes[1].set_title("parameters", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(GROUPS), frameon=False, fontsize=8,
-               bbox_to_anchor=(0.5, -0.06))
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
@@ -148,7 +150,16 @@ def explore_uniform_blocks(n_a: int = 4, n_b: int = 7, n_c: int = 3, table=None)
     controls = {"n_a": slider(n_a, 0, 10, 1, "Inception-A blocks"),
                 "n_b": slider(n_b, 0, 14, 1, "Inception-B blocks"),
                 "n_c": slider(n_c, 0, 6, 1, "Inception-C blocks")}
-    return Explorer(compute, draw_uniform_blocks, controls, title="uniform blocks")
+    return Explorer(compute, draw_uniform_blocks, controls, title="uniform blocks", name="explore_uniform_blocks",
+                    grid=UNIFORM_GRID, numbers=uniform_numbers)
+
+
+#: The web page's block counts (100 frames), Inception-v4's 4 / 7 / 3 and chapter 9's 2 / 4 / 2 among them.
+UNIFORM_GRID = {"n_a": [0, 2, 4, 6, 8], "n_b": [0, 4, 7, 10, 14], "n_c": [0, 2, 3, 6]}
+
+
+def uniform_numbers(d: dict) -> dict:
+    return {"multiply-adds": d["macs"], "parameters": d["params"], "multiply-adds / Inception-v4's": d["macs"] / d["v4"]["macs"]}
 
 
 def plot_stage_costs(table, title: str = ""):
