@@ -504,6 +504,10 @@ def _prepare(items, shapes: dict | None, layout: _Layout):
         for b in _boxes(items):
             if b.module is not None and id(b.module) in shapes:
                 b.shape = _shape_text(shapes[id(b.module)])
+        for f in _forks(items):                    # the concat: the branches' widths side by side
+            outs = [shapes.get(id(branch)) for branch in f.module.branches]
+            if f.concat_box is not None and all(outs):
+                f.concat_box.shape = _shape_text((sum(o[0] for o in outs), *outs[0][1:]))
         for f in _forks(items):
             if f.concat:
                 f.notes = []

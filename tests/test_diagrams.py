@@ -216,6 +216,10 @@ def test_residual_block_draws_projection_scale_and_sum():
     fig = check_module_diagram(model.features.block35_1, (320, 35, 35))
     boxes = box_texts(fig)
     assert boxes["proj"][0] == "1x1 conv, 320, linear" and boxes["scale"][0] == "x 0.17"
+    block = model.features.block35_1
+    concat = [t.get_text() for t in _texts(fig) if (t.get_gid() or "").startswith("concat:")]
+    assert concat == [f"Filter concat\n35x35x{block.proj.in_channels}"]     # what the projection reads
+    assert boxes["proj"][1].endswith("35x35x320") and boxes["act"][1] == "ReLU\n35x35x320"
     final = check_module_diagram(model.features.block8_final, (2080, 8, 8))
     assert "act" not in box_texts(final) and "scale" not in box_texts(final)   # scale 1.0, no ReLU
 
