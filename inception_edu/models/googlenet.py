@@ -205,7 +205,7 @@ def googlenet(num_classes: int = 1000, aux_logits: bool = True, drop_rate: float
     """GoogLeNet as the paper's Table 1 and Sec. 5 describe it: 6,998,552 parameters without
     the aux heads (Table 1's column sums to 6.8 M weights), 13,378,280 with them; 1.58 B
     multiply-adds at 224x224 (the paper: 1.5 B; ``tests/test_googlenet.py`` traces the gap to
-    the conv1 row).
+    the conv1 row, and ``separable_conv1=True`` closes it: 1.50 B).
 
     Conv with bias + ReLU, no BatchNorm; LRN after the first pool and the 3x3 conv; a true
     5x5 third branch; max pools 3x3/2 rounding up, as in Caffe.
