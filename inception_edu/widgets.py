@@ -355,7 +355,7 @@ class WebExplorer:
             control, values = ex.controls[name], grid[name]
             kind, label = _kind(control), html.escape(self._label(name))
             labels = [self._value_label(name, v) for v in values]
-            controls.append({"name": name, "kind": kind, "labels": labels})
+            controls.append({"name": name, "kind": kind, "labels": labels, "values": [_plain(v) for v in values]})
             if kind == "range":
                 parts.append(f'<label>{label} <input type="range" name="{name}" min="0" max="{len(values) - 1}" '
                              f'step="1" value="{i}" aria-valuetext="{html.escape(labels[i])}">'

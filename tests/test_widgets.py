@@ -188,3 +188,180 @@ def test_redraw_is_fast(name, moves, family):
     measured 65-100 ms of CPU per redraw while other jobs held both cores."""
     ex = family if name == "explore_family" else getattr(ie, name)()
     assert _redraw_cpu_seconds(ex, moves) < 0.2
+
+
+# -- the kernel-free web form -------------------------------------------------------------------
+import ast
+import base64
+import json
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from inception_edu.widgets import MAX_FRAMES, Explorer, checkbox, dropdown, slider
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+EXPLORE = sorted(n for n in ie._LAZY if n.startswith("explore_"))
+
+
+def _tiny_compute(a, kind, flag, fixed):
+    return {"a": a, "sq": a * a * (2 if flag else 1) + fixed, "kind": kind}
+
+
+def _tiny(a=3):
+    compute = _tiny_compute
+
+    def draw(d):
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.bar([0], [d["sq"]])
+        ax.set_ylim(0, 250)
+        ax.set_title(f"{d['kind']} {d['sq']}")
+        return fig
+
+    return Explorer(compute, draw, {"a": slider(a, 1, 10, 1, "a"), "kind": dropdown([("ex", "x"), ("why", "y")], "x", "kind"),
+                                    "flag": checkbox(False, "double"), "fixed": slider(5, 1, 9, 1, "held")},
+                    name="tiny", grid={"a": [1, 3, 10]}, numbers=lambda d: {"a squared": d["sq"]})
+
+
+def _page_data(html):
+    m = re.search(r'<script type="application/json" class="ie-data">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def test_web_form_holds_every_frame_of_the_grid():
+    ex = _tiny()
+    compute = _tiny_compute
+    web = ex.web()
+    html = web.html
+    assert html.startswith('<div class="ie-explorer" data-explorer="tiny"')
+    data = _page_data(html)
+    assert [(c["name"], c["kind"], c["values"]) for c in data["controls"]] == [
+        ("a", "range", [1, 3, 10]), ("kind", "select", ["x", "y"]), ("flag", "checkbox", [False, True])]
+    assert [c["labels"] for c in data["controls"]][1] == ["ex", "why"]
+    assert len(data["frames"]) == 3 * 2 * 2 == ex.frame_count() and len(data["images"]) == 12
+    for key, (image, words, rows, values) in data["frames"].items():
+        idx = list(map(int, key.split(",")))
+        assert values == {"a": [1, 3, 10][idx[0]], "kind": "xy"[idx[1]], "flag": bool(idx[2]), "fixed": 5}
+        expected = compute(**values)["sq"]
+        assert f"data-value='{expected}'" in rows and f">{expected}</dd>" in rows
+        png = base64.b64decode(data["images"][image])
+        assert png.startswith(b"\x89PNG") and b"Software" not in png and b"matplotlib" not in png
+    # what the page shows first is the explorer's current values, and the fixed slider is said in words
+    assert json.loads(re.search(r"data-values='([^']*)'", html).group(1).replace("&quot;", '"')) == ex.values
+    assert 'value="1"' in html.split('name="a"')[1][:80]          # index of 3 in [1, 3, 10]
+    assert "held = 5" in html and 'name="fixed"' not in html
+    assert ex.web().html == html                                    # deterministic: nbval compares it
+
+
+def test_display_sends_the_widget_and_the_web_form():
+    ex = _tiny()
+    bundle = ex._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.model_id
+    assert bundle["text/html"] == ex.web().html
+    assert "running notebook" not in bundle["text/plain"] and bundle["text/plain"] == repr(ex)
+    ex.set(a=4, flag=True)
+    assert ex.readout.value.count("<dd") == 1 and ">37</dd>" in ex.readout.value   # 2 * 4 * 4 + 5
+
+
+def test_grid_takes_the_current_value_and_is_bounded():
+    ex = _tiny(a=4)
+    assert ex.grid["a"] == [1, 3, 4, 10] and ex.grid_added == {"a": 4}
+    with pytest.raises(ValueError, match="not controls"):
+        Explorer(ex.compute, ex.draw, ex.controls, grid={"width": [1]})
+    def compute(a):
+        return _tiny_compute(a, "x", False, 0)
+
+    big = Explorer(compute, ex.draw, {"a": slider(3, 1, 10_000, 1, "a")}, grid={"a": list(range(MAX_FRAMES + 1))})
+    with pytest.raises(ValueError, match="frames on the web page"):
+        big.web()
+    still = Explorer(compute, ex.draw, {"a": slider(3, 1, 10, 1, "a")})
+    with pytest.raises(ValueError, match="no control with more than one value"):
+        still.web()
+
+
+@pytest.fixture(scope="module")
+def explorers():
+    return {}
+
+
+def _explorer(name, explorers, **kw):
+    key = (name, tuple(sorted(kw.items())))
+    if key not in explorers:
+        explorers[key] = getattr(ie, name)(**kw)
+    return explorers[key]
+
+
+@pytest.mark.parametrize("name", EXPLORE)
+def test_every_explorer_has_a_web_form(name, explorers):
+    ex = _explorer(name, explorers)
+    assert isinstance(ex, Explorer) and ex.name == name
+    moving = [n for n, v in ex.grid.items() if len(v) > 1]
+    assert moving, f"{name}: nothing moves on the web page"
+    assert ex.frame_count() <= MAX_FRAMES
+    assert ex.grid_added == {}, f"{name}: its own defaults are not on its web grid"
+    first = {n: v[0] for n, v in ex.grid.items()}
+    assert ex.numbers(ex.compute(**first)).keys() == ex.numbers(ex.data).keys()   # every corner computes
+
+
+def _chapter_calls():
+    """(chapter, explore_* name, literal keyword arguments) of every explorer call in the book."""
+    calls = []
+    for nb in sorted(BOOK.glob("[0-9][0-9]-*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            src = "".join(cell["source"])
+            try:
+                tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call):
+                    f = node.func
+                    fname = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                    if fname.startswith("explore_"):
+                        kw = {}
+                        for k in node.keywords:
+                            try:
+                                kw[k.arg] = ast.literal_eval(k.value)
+                            except ValueError:
+                                pass                      # e.g. table=table: not a control
+                        calls.append((nb.stem, fname, kw))
+    return calls
+
+
+def test_chapters_call_explorers_on_their_grids(explorers):
+    calls = _chapter_calls()
+    assert len({c for c, _, _ in calls}) >= 5, f"found explorer calls in only {calls}"
+    for chapter, name, kw in calls:
+        assert name in EXPLORE, f"{chapter} calls {name}, which is not on the public surface"
+        ex = _explorer(name, explorers, **kw)
+        assert ex.grid_added == {}, f"{chapter}: {name}({kw}) starts off its web grid: add {ex.grid_added}"
+
+
+# -- chapter 3: the gradient measurement is deterministic -----------------------------------------
+def test_stage_grad_norms_is_deterministic_and_equals_the_chapters_setup():
+    from inception_edu.figures.aux import grad_norm_setup, stage_grad_norms
+    from inception_edu.train import digits_loaders, seed_everything
+    from inception_edu.train.experiments import without_batchnorm
+
+    # Chapter 3's cells, as written there.
+    seed_everything(0)
+    loaders = digits_loaders(batch_size=128, size=16)
+    images, labels = next(iter(loaders.train))
+    small = ie.create_model("googlenet_cifar", num_classes=10, aux_logits=True).train()
+    small(images)
+    seed_everything(0)
+    plain = without_batchnorm(ie.create_model("googlenet_cifar", num_classes=10, aux_logits=True), init="xavier")
+    state = torch.random.get_rng_state()
+    norms_plain = stage_grad_norms(plain, images, labels, aux_weight=0.3)
+    assert torch.equal(torch.random.get_rng_state(), state), "measuring moved the caller's random stream"
+    assert stage_grad_norms(plain, images, labels, aux_weight=0.3) == norms_plain      # dropout is seeded
+    assert stage_grad_norms(plain, images, labels, aux_weight=0.3, seed=1) != norms_plain
+    ex = ie.explore_stage_grad_norms(setup=grad_norm_setup())
+    assert ex.values == {"aux_weight": 0.3, "batch_norm": False}
+    assert ex.data == norms_plain                               # the explorer's view = the chapter's figure
+    ex.set(batch_norm=True)
+    assert ex.data == stage_grad_norms(small, images, labels, aux_weight=0.3)

@@ -132,21 +132,6 @@ def plot_stage_grad_norms(norms: Mapping, sources=("main", "aux", "total"), titl
 
 
 # -- the explorer: the heads' weight, with and without BatchNorm --------------------------------
-def without_batchnorm(model):
-    """The same network without its BatchNorm layers, initialized the 2014 way (Xavier)."""
-    from torch import nn
-
-    for block in model.modules():
-        if isinstance(getattr(block, "bn", None), nn.BatchNorm2d):
-            block.bn = nn.Identity()
-    for layer in model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-    return model
-
-
 def grad_norm_setup(seed: int = 0, batch_size: int = 128, size: int = 16) -> dict:
     """Chapter 3's measurement set-up: one batch of digits and ``googlenet_cifar`` (heads on
     (4a) and (4d)) with BatchNorm (``True``) and without, Xavier-initialized (``False``).
@@ -156,12 +141,13 @@ def grad_norm_setup(seed: int = 0, batch_size: int = 128, size: int = 16) -> dic
     """
     from .. import create_model
     from ..train import digits_loaders, seed_everything
+    from ..train.experiments import without_batchnorm
 
     seed_everything(seed)
     images, labels = next(iter(digits_loaders(batch_size=batch_size, size=size, seed=seed).train))
     small = create_model("googlenet_cifar", num_classes=10, aux_logits=True).train()
     seed_everything(seed)
-    plain = without_batchnorm(create_model("googlenet_cifar", num_classes=10, aux_logits=True))
+    plain = without_batchnorm(create_model("googlenet_cifar", num_classes=10, aux_logits=True), init="xavier")
     return {"images": images, "labels": labels, "networks": {False: plain, True: small}}
 
 

@@ -235,7 +235,7 @@ def explore_factorization(n: int = 5, kind: str = "stacked", channels: int = 64,
 
 #: The web page's values (96 frames): every odd kernel, both kinds, the widths and grids of
 #: BN-Inception's and Inception-v3's modules (96 on 28x28, 192 on 17x17, ...).
-FACTORIZATION_GRID = {"n": [3, 5, 7, 9], "channels": [32, 96, 192, 384], "hw": [8, 17, 28]}
+FACTORIZATION_GRID = {"n": [3, 5, 7, 9], "channels": [64, 96, 192, 384], "hw": [8, 17, 28]}
 
 
 def factorization_numbers(d: dict) -> dict:
