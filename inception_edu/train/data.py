@@ -7,11 +7,21 @@ classes). :func:`make_loaders` picks one by name: ``'digits' | 'cifar10' | 'synt
   download), upsampled to 32x32, three channels -- small enough to train an Inception network
   on a laptop CPU in a minute.
 * ``cifar10``: through torchvision (Colab has it).
-* a folder: one subfolder per class (``PATH/cat/1.jpg``), read with Pillow; no torchvision.
+* a folder: one subfolder per class (``PATH/cat/1.jpg``), read with Pillow. Training images
+  get GoogLeNet's augmentation (Szegedy et al. 2014, Sec. 6: random crops of 8-100 % of the
+  area with aspect ratio 3/4-4/3, resized, and flips), evaluation images a resize + centre
+  crop at the model's ``crop_pct``; ``torchvision.transforms.v2`` when installed, plain torch
+  and Pillow otherwise.
 * ``synthetic``: random tensors for throughput measurements.
+
+Training loaders drop the last incomplete batch (a batch of one cannot be normalized by a
+BatchNorm on a 1x1 map, and a short batch would weigh its images more); evaluation loaders keep
+every image.
 """
 from __future__ import annotations
 
+import math
+import os
 import random
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +46,9 @@ class Loaders(NamedTuple):
     num_classes: int
     #: Class names in label order.
     classes: tuple[str, ...] = ()
+    #: What ``test`` holds: ``'test'``, or ``'validation'`` where there is no separate test
+    #: set (an image folder without ``test/``), so a result is never mislabelled "test".
+    test_name: str = "test"
 
 
 # -- splits and loaders ---------------------------------------------------------------------
@@ -65,14 +78,81 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def default_num_workers(local_world_size: int | None = None) -> int:
+    """Decoding processes per training process: the usable cores shared among the local
+    processes (torchrun's LOCAL_WORLD_SIZE), one left for the training loop, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    local = local_world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(8, cores // max(1, local) - 1))
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0,
-                num_workers: int = 0, device: torch.device | str | None = None) -> DataLoader:
-    """A DataLoader with a seeded generator (shuffle order and worker seeds follow ``seed``)."""
+                num_workers: int = 0, device: torch.device | str | None = None,
+                prefetch_factor: int = 4) -> DataLoader:
+    """A DataLoader with a seeded generator (shuffle order and worker seeds follow ``seed``).
+
+    train: shuffle and drop the last incomplete batch. With workers, they persist across
+    epochs (no re-spawn per epoch) and each keeps ``prefetch_factor`` batches ready; on CUDA
+    batches come in pinned memory (for non-blocking copies).
+    """
     pin = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
-    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=False,
+    workers = dict(persistent_workers=True, prefetch_factor=prefetch_factor) if num_workers else {}
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
                       num_workers=num_workers, pin_memory=pin, worker_init_fn=_seed_worker,
-                      generator=torch.Generator().manual_seed(seed),
-                      persistent_workers=False)
+                      generator=torch.Generator().manual_seed(seed), **workers)
+
+
+def rebuild_loader(loader: DataLoader, **changes) -> DataLoader:
+    """The same DataLoader (dataset, batch size, workers, generator, ...) with ``sampler=`` or
+    ``batch_sampler=`` replaced: how the trainer shards a loader across processes."""
+    kw = dict(num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+              pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn,
+              generator=loader.generator, timeout=loader.timeout)
+    if loader.num_workers:
+        kw.update(persistent_workers=loader.persistent_workers,
+                  prefetch_factor=loader.prefetch_factor)
+    if "batch_sampler" not in changes:
+        kw.update(batch_size=loader.batch_size, drop_last=loader.drop_last)
+    kw.update(changes)
+    return DataLoader(loader.dataset, **kw)
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Indices ``rank, rank + world, rank + 2 world, ...``: each sample on exactly one process.
+
+    For evaluation under DDP. ``DistributedSampler`` pads the last shard with repeated samples
+    so every rank gets as many; summed over ranks those would count twice. Without padding the
+    ranks may hold one batch more or less, which evaluation (no collective per batch) allows.
+    """
+
+    def __init__(self, dataset, num_replicas: int, rank: int):
+        self.n, self.world, self.rank = len(dataset), num_replicas, rank
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+class SkipBatches(torch.utils.data.Sampler):
+    """A batch sampler that leaves out the first ``skip`` batches of another one (a step
+    checkpoint resumed mid-epoch), without reading those images."""
+
+    def __init__(self, batch_sampler, skip: int):
+        self.batch_sampler, self.skip = batch_sampler, skip
+
+    def __iter__(self):
+        it = iter(self.batch_sampler)
+        for _ in range(self.skip):
+            next(it, None)
+        yield from it
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.skip)
 
 
 class RandomShift(Dataset):
@@ -194,14 +274,123 @@ def _scan(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     return samples, classes
 
 
-class ImageFolder(Dataset):
-    """Images in class subfolders, read with Pillow, resized to ``size`` x ``size``, normalized."""
+#: GoogLeNet's crops (Szegedy et al. 2014, Sec. 6): "sampling of various sized patches of the
+#: image whose size is distributed evenly between 8% and 100% of the image area and whose
+#: aspect ratio is chosen randomly between 3/4 and 4/3" (torchvision's RandomResizedCrop
+#: defaults are these numbers).
+CROP_SCALE, CROP_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
 
-    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], size: int = 32,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
-        self.samples, self.classes, self.size = samples, classes, size
+
+def random_sized_crop_box(height: int, width: int, scale=CROP_SCALE, ratio=CROP_RATIO):
+    """(top, left, h, w) of a random crop: area uniform in ``scale``, aspect ratio log-uniform
+    in ``ratio``; ten tries, then the whole image clamped to the ratio range (torchvision's
+    ``RandomResizedCrop.get_params``, drawn from torch's global RNG as it does)."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = torch.randint(0, height - h + 1, size=(1,)).item()
+            left = torch.randint(0, width - w + 1, size=(1,)).item()
+            return top, left, h, w
+    in_ratio = width / height                                  # fallback: a centre crop
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _pil_to_tensor(im) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0  # 3 x H x W
+
+
+class TrainTransform:
+    """PIL image -> normalized ``3 x size x size`` tensor: GoogLeNet's random-sized crop
+    (:data:`CROP_SCALE`, :data:`CROP_RATIO`), bilinear resize, horizontal flip (p = 0.5).
+
+    ``backend``: ``'torchvision'`` (``transforms.v2``), ``'torch'`` (Pillow + torch, the same
+    sampling rule) or ``'auto'`` (torchvision when it imports).
+    """
+
+    def __init__(self, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, backend: str = "auto"):
+        if backend not in ("auto", "torchvision", "torch"):
+            raise ValueError(f"backend is 'auto', 'torchvision' or 'torch'; got {backend!r}")
+        self.size = size
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
+        self.pipeline = None
+        if backend != "torch":
+            try:
+                from torchvision.transforms import v2
+            except Exception:  # not installed, or a build that does not match this torch
+                if backend == "torchvision":
+                    raise ImportError("backend='torchvision' needs torchvision: pip install "
+                                      "torchvision (or use backend='torch')") from None
+            else:
+                self.pipeline = v2.Compose([
+                    v2.ToImage(),
+                    v2.RandomResizedCrop(size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
+                    v2.RandomHorizontalFlip(),
+                    v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+        self.backend = "torchvision" if self.pipeline is not None else "torch"
+
+    def __call__(self, im) -> torch.Tensor:
+        if self.pipeline is not None:
+            return self.pipeline(im)
+        from PIL import Image
+
+        top, left, h, w = random_sized_crop_box(im.height, im.width)
+        im = im.resize((self.size, self.size), Image.BILINEAR, box=(left, top, left + w, top + h))
+        x = _pil_to_tensor(im)
+        if torch.rand(1).item() < 0.5:
+            x = x.flip(-1)
+        return (x - self.mean) / self.std
+
+
+class ResizeTransform:
+    """PIL image -> normalized tensor, resized to ``size x size`` (the fallback evaluation path
+    when :func:`inception_edu.pretrained.eval_transform` is not available)."""
+
+    def __init__(self, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        self.size = size
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    def __call__(self, im) -> torch.Tensor:
+        from PIL import Image
+
+        return (_pil_to_tensor(im.resize((self.size, self.size), Image.BILINEAR)) - self.mean) / self.std
+
+
+def eval_image_transform(size: int, crop_pct: float | None = None):
+    """Resize the shorter side to ``floor(size / crop_pct)``, centre crop ``size``, normalize
+    with ImageNet's statistics: :func:`inception_edu.pretrained.eval_transform`, the one
+    definition of that pipeline. ``crop_pct`` defaults as for a model built without weights
+    (0.875, timm's default; 1.0 for inputs of 64 pixels or fewer)."""
+    try:
+        from ..pretrained import DEFAULT_CROP_PCT, eval_transform
+    except ImportError:  # an older checkout without the pretrained module: plain resize
+        return ResizeTransform(size)
+    if crop_pct is None:
+        crop_pct = 1.0 if size <= 64 else DEFAULT_CROP_PCT
+    return eval_transform({"input_size": (3, size, size), "crop_pct": crop_pct,
+                           "interpolation": "bilinear", "mean": IMAGENET_MEAN, "std": IMAGENET_STD})
+
+
+class ImageFolder(Dataset):
+    """Images in class subfolders, read with Pillow (RGB) and passed through ``transform``
+    (default: an evaluation resize + centre crop to ``size``)."""
+
+    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], size: int = 32,
+                 transform=None):
+        self.samples, self.classes, self.size = samples, classes, size
+        self.transform = transform if transform is not None else eval_image_transform(size)
 
     @classmethod
     def from_path(cls, root: str | Path, size: int = 32, **kw) -> "ImageFolder":
@@ -222,25 +411,40 @@ class ImageFolder(Dataset):
 
         path, label = self.samples[i]
         with Image.open(path) as im:
-            im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-            x = torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0  # 3 x S x S
-        return (x - self.mean) / self.std, label
+            x = self.transform(im.convert("RGB"))
+        return x, label
 
 
 def folder_loaders(root: str | Path, batch_size: int = 64, size: int = 32, *, augment: bool = True,
-                   seed: int = 0, num_workers: int = 0, device=None) -> Loaders:
+                   seed: int = 0, num_workers: int | None = None, device=None,
+                   crop_pct: float | None = None) -> Loaders:
     """Loaders of your own images. ``root/train``, ``root/val`` (``root/test``) are used when
-    present; otherwise one folder of classes is split 70 / 15 / 15 % (stratified, seeded)."""
+    present (the ImageNet layout); otherwise one folder of classes is split 70 / 15 / 15 %
+    (stratified, seeded). Without ``root/test`` the held-out part is ``val`` and the loaders
+    say so (``test_name='validation'``).
+
+    augment: GoogLeNet's random-sized crops and flips for training (:class:`TrainTransform`);
+    evaluation images are resized and centre-cropped at ``crop_pct``.
+    num_workers: decoding processes (default: :func:`default_num_workers`).
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"no folder at {root}: {_LAYOUT}")
+    if num_workers is None:
+        num_workers = default_num_workers()
+    plain = eval_image_transform(size, crop_pct)
+    train_tf = TrainTransform(size) if augment else plain
+    test_name = "test"
     if (root / "train").is_dir() and (root / "val").is_dir():
-        train = ImageFolder.from_path(root / "train", size)
-        val = ImageFolder.from_path(root / "val", size)
+        train = ImageFolder.from_path(root / "train", size, transform=train_tf)
+        val = ImageFolder.from_path(root / "val", size, transform=plain)
         if val.classes != train.classes:
             raise ValueError(f"{root}/val has classes {val.classes}, but {root}/train has "
                              f"{train.classes}: both need the same class subfolders")
-        test = ImageFolder.from_path(root / "test", size) if (root / "test").is_dir() else val
+        if (root / "test").is_dir():
+            test = ImageFolder.from_path(root / "test", size, transform=plain)
+        else:
+            test, test_name = val, "validation"
         classes = train.classes
     else:
         full = ImageFolder.from_path(root, size)
@@ -250,14 +454,13 @@ def folder_loaders(root: str | Path, batch_size: int = 64, size: int = 32, *, au
         classes = full.classes
         labels = [label for _, label in full.samples]
         tr, va, te = stratified_split(labels, seed=seed)
-        train, val, test = (ImageFolder([full.samples[i] for i in part], classes, size)
-                            for part in (tr, va, te))
-    train_ds = RandomShift(train, pad=max(1, size // 16), flip=True) if augment else train
+        train, val, test = (ImageFolder([full.samples[i] for i in part], classes, size, transform=tf)
+                            for part, tf in ((tr, train_tf), (va, plain), (te, plain)))
     kw = dict(seed=seed, num_workers=num_workers, device=device)
-    return Loaders(make_loader(train_ds, batch_size, train=True, **kw),
+    return Loaders(make_loader(train, batch_size, train=True, **kw),
                    make_loader(val, batch_size, train=False, **kw),
                    make_loader(test, batch_size, train=False, **kw),
-                   len(classes), tuple(classes))
+                   len(classes), tuple(classes), test_name)
 
 
 # -- synthetic ------------------------------------------------------------------------------
@@ -298,11 +501,18 @@ def synthetic_loaders(batch_size: int = 64, size: int = 32, *, num_samples: int 
 
 # -- dispatch -------------------------------------------------------------------------------
 def make_loaders(data: str | Path, batch_size: int = 64, size: int | None = None, *, seed: int = 0,
-                 num_workers: int = 0, device=None, augment: bool = True, root: str | Path = "data",
+                 num_workers: int | None = None, device=None, augment: bool = True, root: str | Path = "data",
                  download: bool = False, num_classes: int = 10, num_samples: int = 1024) -> Loaders:
-    """``'digits'``, ``'cifar10'``, ``'synthetic'`` or the path of an image folder."""
-    kw = dict(seed=seed, num_workers=num_workers, device=device)
+    """``'digits'``, ``'cifar10'``, ``'synthetic'`` or the path of an image folder.
+
+    num_workers: ``None`` = none for the in-memory sets (digits, synthetic: a worker would only
+    copy tensors), :func:`default_num_workers` for those decoded from files.
+    """
     name = str(data)
+    in_memory = name in ("digits", "synthetic")
+    if num_workers is None:
+        num_workers = 0 if in_memory else default_num_workers()
+    kw = dict(seed=seed, num_workers=num_workers, device=device)
     if name == "digits":
         return digits_loaders(batch_size, size or 32, augment=augment, **kw)
     if name == "cluttered":   # multi-scale digits in clutter (train/cluttered.py); seed fixes the data

@@ -75,8 +75,20 @@ class Recipe:
     aux_weight: float = 0.0
     #: Epochs the schedule plans for.
     epochs: int = 10
-    #: Images per batch (the papers' per-replica batch; small data sets want smaller ones).
+    #: Images per batch and process (the papers' per-replica batch; small data sets want
+    #: smaller ones). One optimizer step sees batch_size x processes x accum_steps images.
     batch_size: int = 64
+    #: Micro-batches whose gradients are summed before one optimizer step, to match a
+    #: paper's global batch on fewer GPUs (the loss of each is divided by their number).
+    accum_steps: int = 1
+    #: Decay of the running average of the weights (parameters and BatchNorm statistics),
+    #: updated after every optimizer step; evaluation uses the averaged weights. ``None``: no
+    #: averaging.
+    ema_decay: float | None = None
+    #: Re-initialize the network before a fresh run: ``'kaiming'`` (He et al. 2015: normal
+    #: weights of variance 2 / fan-in for every conv and linear layer, zero biases), for
+    #: plain ReLU networks without BatchNorm; ``None`` keeps the model's own initialization.
+    init: str | None = None
 
     def replace(self, **overrides) -> "Recipe":
         """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -104,6 +116,13 @@ class Recipe:
             raise ValueError("epochs, batch_size and step_size must be at least 1")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction of all batches in [0, 1); got {self.warmup}")
+        if self.accum_steps < 1:
+            raise ValueError(f"accum_steps must be at least 1; got {self.accum_steps}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay is a decay in (0, 1), e.g. 0.9999 (or None: no "
+                             f"averaging); got {self.ema_decay}")
+        if self.init not in (None, "kaiming"):
+            raise ValueError(f"init is None or 'kaiming'; got {self.init!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -112,7 +131,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
@@ -120,7 +139,7 @@ class Recipe:
     def describe(self) -> str:
         """One paragraph a chapter can print."""
         keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "clip_grad_norm",
-                "label_smoothing", "aux_weight", "epochs", "batch_size")
+                "label_smoothing", "aux_weight", "ema_decay", "epochs", "batch_size")
         return f"{self.name} ({self.source}): " + ", ".join(f"{k}={getattr(self, k)}" for k in keys)
 
 
@@ -139,6 +158,13 @@ RECIPES: dict[str, Recipe] = {
         clip_grad_norm=2.0, label_smoothing=0.1,
         # The paper does not state the aux head's weight; TF-slim uses 0.4 for Inception-v3.
         aux_weight=0.4,
+        # Sec. 8: "Model evaluations are performed using a running average of the parameters
+        # computed over time." The paper gives no decay. TensorFlow's Inception training code
+        # (tensorflow/models research/inception, inception_train.py) averages all variables and
+        # the BatchNorm statistics with an ExponentialMovingAverage; 0.9999 is the decay
+        # TensorFlow's training scripts commonly set (MOVING_AVERAGE_DECAY), not checked here
+        # against that file's constant.
+        ema_decay=0.9999,
         epochs=100, batch_size=32),
     # Szegedy et al. 2014, "Going Deeper with Convolutions", Sec. 6: "asynchronous stochastic
     # gradient descent with 0.9 momentum, fixed learning rate schedule (decreasing the
@@ -151,6 +177,9 @@ RECIPES: dict[str, Recipe] = {
         lr=0.01, weight_decay=2e-4,
         schedule="step", step_size=8, gamma=0.96,
         aux_weight=0.3,
+        # Sec. 6: "Polyak averaging [13] was used to create the final model used at inference
+        # time". An exponential average stands for it (no decay is given: 0.9999 as above).
+        ema_decay=0.9999,
         # Caffe's solver runs 2.4M iterations of batch 32 (~60 epochs of ImageNet).
         epochs=60, batch_size=32),
     # A modern recipe for small data sets and short runs (the chapters' digits and CIFAR
@@ -168,6 +197,35 @@ RECIPES: dict[str, Recipe] = {
 
 def list_recipes() -> list[str]:
     return sorted(RECIPES)
+
+
+#: The recipe a network trains with when none is named (the CLI's default): 'fast', except for
+#: networks that need their own (first matching prefix wins).
+DEFAULT_RECIPES: dict[str, str] = {"nin": "nin"}
+
+
+def default_recipe(model_name: str | None) -> str:
+    """The recipe ``model_name`` learns with by default (see :data:`DEFAULT_RECIPES`)."""
+    for prefix, recipe in DEFAULT_RECIPES.items():
+        if model_name and model_name.startswith(prefix):
+            return recipe
+    return "fast"
+
+
+@torch.no_grad()
+def initialize(model: nn.Module, scheme: str) -> None:
+    """Re-initialize ``model``'s conv and linear layers in place (``Recipe.init``).
+
+    'kaiming': weights from N(0, 2 / fan_in) (He et al. 2015, Sec. 2.2, for ReLU networks:
+    the variance of the activations then stays constant from layer to layer), biases zero.
+    """
+    if scheme != "kaiming":
+        raise ValueError(f"init is None or 'kaiming'; got {scheme!r}")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def get_recipe(name: str | Recipe, **overrides) -> Recipe:
