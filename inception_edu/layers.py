@@ -236,14 +236,17 @@ _INITS = {
 }
 
 
-def remove_batchnorm(model: nn.Module, init: str = "xavier", *, conv_bias: bool = True) -> nn.Module:
+def remove_batchnorm(model: nn.Module, init: str | None = "xavier", *, conv_bias: bool = True,
+                     reinit: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)) -> nn.Module:
     """Remove every :class:`ConvBlock`'s BatchNorm (in place; returns ``model``) and
     re-initialize the convolutions and linear layers with ``init``.
 
     ``init``: ``"xavier"`` (Glorot uniform, the 2014 way, chapter 3) or ``"he"`` (He normal,
     variance 2 / fan-in, chapter 4); biases start at zero. ``conv_bias=True`` gives every conv
     that loses its BatchNorm a bias back, as GoogLeNet (2014) had them: the bias-free conv of
-    ``conv_bn`` relies on BN's shift, which is now gone. ``init=None`` keeps the weights.
+    ``conv_bn`` relies on BN's shift, which is now gone. ``init=None`` keeps the weights;
+    ``reinit`` names the layer types to re-initialize (``(nn.Conv2d,)`` leaves the classifier
+    at torch's default).
     """
     if init is not None and init not in _INITS:
         raise ValueError(f"init must be one of {', '.join(map(repr, _INITS))} or None; got {init!r}")
@@ -264,7 +267,7 @@ def remove_batchnorm(model: nn.Module, init: str = "xavier", *, conv_bias: bool 
                 block.conv = new
     if init is not None:
         for layer in model.modules():
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            if isinstance(layer, tuple(reinit)):
                 _INITS[init](layer.weight)
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)

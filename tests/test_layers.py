@@ -108,3 +108,8 @@ def test_remove_batchnorm(init):
     assert all(m.conv.bias is None for m in kept.modules() if isinstance(m, ConvBlock))
     with pytest.raises(ValueError, match="init"):
         remove_batchnorm(model, "orthogonal")
+    # reinit=(nn.Conv2d,): the classifier keeps the weights it had.
+    fresh = ie.create_model("googlenet_cifar")
+    fc = fresh.fc.weight.detach().clone()
+    remove_batchnorm(fresh, "he", reinit=(nn.Conv2d,))
+    assert torch.equal(fresh.fc.weight, fc)
