@@ -47,6 +47,18 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()[0]
     data_kw = dict(num_train=args.num_train, num_val=args.num_val, num_test=args.num_test)
     rows = []
+
+    def record():
+        out = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+               "torch": str(torch.__version__), "python": platform.python_version(),
+               "threads": args.threads, "load_1min_before": load_before,
+               "load_1min_after": os.getloadavg()[0], "recipe": "fast", "batch_size": args.batch_size,
+               "data": {"name": "cluttered", "seed": 0, **data_kw, "config": config_dict()},
+               "results": rows}
+        if args.json:       # after every model: a stopped run keeps what finished
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1) + "\n")
+
     for name in args.models:
         build = plain_cnn if name == "plain_cnn" else name
         macs = count_macs(plain_cnn() if name == "plain_cnn" else create_model(name), 32)
@@ -63,19 +75,11 @@ def main(argv=None) -> int:
         print(f"{name:16s} {macs / 1e6:5.1f} M MACs  test top-1 {s['mean']:.2f} +- {s['std']:.2f} % "
               f"(seeds {rows[-1]['test_top1_per_seed']})  {sum(rows[-1]['seconds_per_run']):.0f} s",
               flush=True)
-    out = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
-           "torch": str(torch.__version__), "python": platform.python_version(),
-           "threads": args.threads, "load_1min_before": load_before,
-           "load_1min_after": os.getloadavg()[0], "recipe": "fast", "batch_size": args.batch_size,
-           "data": {"name": "cluttered", "seed": 0, **data_kw, "config": config_dict()},
-           "results": rows}
+        record()
     print("\n| model | MACs | epochs | test top-1 (mean +- std, %) | per seed |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['macs'] / 1e6:.1f} M | {r['epochs']} | {r['test_top1_mean']:.2f} "
               f"+- {r['test_top1_std']:.2f} | {r['test_top1_per_seed']} |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 
