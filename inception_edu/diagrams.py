@@ -327,7 +327,7 @@ class _Canvas:
         self.ax.add_collection(LineCollection(self.lines, colors="#444444", linewidths=0.7, zorder=1))
         ms = 0.42 * self.fs
         off = ms / 2 / 72
-        for marker in {m for _, _, m in self.heads}:
+        for marker in sorted({m for _, _, m in self.heads}):   # sorted: the same SVG in every process
             pts = [(x, y) for x, y, m in self.heads if m == marker]
             dx, dy = {"^": (0, -off), ">": (-off, 0)}[marker]
             self.ax.plot([p[0] + dx for p in pts], [p[1] + dy for p in pts], linestyle="none", marker=marker,
