@@ -234,6 +234,7 @@ _INITS = {
     # He et al. 2015: variance 2 / fan-in, for ReLU networks.
     "he": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
 }
+_INITS["kaiming"] = _INITS["he"]  # torch's name for the same rule
 
 
 def remove_batchnorm(model: nn.Module, init: str | None = "xavier", *, conv_bias: bool = True,
@@ -241,8 +242,8 @@ def remove_batchnorm(model: nn.Module, init: str | None = "xavier", *, conv_bias
     """Remove every :class:`ConvBlock`'s BatchNorm (in place; returns ``model``) and
     re-initialize the convolutions and linear layers with ``init``.
 
-    ``init``: ``"xavier"`` (Glorot uniform, the 2014 way, chapter 3) or ``"he"`` (He normal,
-    variance 2 / fan-in, chapter 4); biases start at zero. ``conv_bias=True`` gives every conv
+    ``init``: ``"xavier"`` (Glorot uniform, the 2014 way, chapter 3) or ``"he"`` (= ``"kaiming"``,
+    He normal, variance 2 / fan-in, chapter 4); biases start at zero. ``conv_bias=True`` gives every conv
     that loses its BatchNorm a bias back, as GoogLeNet (2014) had them: the bias-free conv of
     ``conv_bn`` relies on BN's shift, which is now gone. ``init=None`` keeps the weights;
     ``reinit`` names the layer types to re-initialize (``(nn.Conv2d,)`` leaves the classifier

@@ -487,18 +487,10 @@ def without_batchnorm(model: nn.Module, init: str = "kaiming") -> nn.Module:
     """The same network with every conv block's BatchNorm replaced by identity, re-initialized
     (``'kaiming'``: He et al. 2015, variance 2 / fan-in, for ReLU nets; ``'xavier'``: Glorot &
     Bengio 2010, the 2014 networks' initialization). Conv biases, where the blocks have none,
-    stay absent: the network is exactly the BN one minus normalization. In place; returns it."""
+    stay absent: the network is exactly the BN one minus normalization. In place; returns it.
+    (:func:`inception_edu.layers.remove_batchnorm` with ``conv_bias=False``: one definition.)"""
+    from ..layers import remove_batchnorm
+
     if init not in ("kaiming", "xavier"):
         raise ValueError(f"init must be 'kaiming' or 'xavier'; got {init!r}")
-    for block in model.modules():
-        if isinstance(getattr(block, "bn", None), nn.BatchNorm2d):
-            block.bn = nn.Identity()
-    for layer in model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            if init == "kaiming":
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-    return model
+    return remove_batchnorm(model, init, conv_bias=False)
