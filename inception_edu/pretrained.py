@@ -201,7 +201,7 @@ def native_cfg(model: nn.Module) -> dict[str, Any]:
     name = getattr(model, "create_args", (getattr(model, "name", None),))[0]
     return {
         "reference": None, "weights": None, "model": name, "model_kwargs": {}, "url": None,
-        "file_name": None, "input_size": (chans, size, size),
+        "file_name": None, "file": None, "input_size": (chans, size, size),
         "crop_pct": 1.0 if small else DEFAULT_CROP_PCT, "interpolation": "bilinear",
         "mean": tuple(mean), "std": tuple(std), "input_space": "RGB", "input_range": (0, 1),
         "num_classes": int(getattr(model, "num_classes", 0)),
@@ -212,6 +212,15 @@ def native_cfg(model: nn.Module) -> dict[str, Any]:
 
 
 # -- reading files ------------------------------------------------------------------------------
+def _safetensors_loader(file_name: str):
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ImportError(f"reading {file_name} needs the safetensors package: pip install "
+                          f"safetensors (or save the weights with torch.save as a .pth file)") from None
+    return load_file
+
+
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth`` / ``.pt`` / ``.bin`` (``weights_only``) or ``.safetensors`` file.
 
@@ -223,12 +232,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise ValueError(f"no weights file at {path}")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ImportError(f"reading {path.name} needs the safetensors package: pip install "
-                              f"safetensors (or save the weights with torch.save as a .pth file)"
-                              ) from None
+        load_file = _safetensors_loader(path.name)
         try:
             obj = load_file(str(path), device="cpu")
         except Exception as err:
@@ -300,6 +304,8 @@ def download_weights(name: str, progress: bool = True) -> Path:
 
 
 def _load_downloaded(name: str, progress: bool) -> dict[str, torch.Tensor]:
+    if cache_path(name).suffix == ".safetensors":
+        _safetensors_loader(cache_path(name).name)  # say so before downloading, not after
     path = download_weights(name, progress)
     try:
         return load_state_dict_file(path)

@@ -131,6 +131,7 @@ def test_sorted_pth_file_gives_the_reference_logits(tmp_path):
     assert cfg["reference"] == key and cfg["file"] == str(path) and cfg["transform_input"] is False
     assert cfg["url"] == P.PRETRAINED[key]["url"] and len(model.aux) == 0  # torchvision drops them
     assert ie.create_model("googlenet_bn", pretrained=path).transform_input is True
+    assert set(cfg) == set(ie.create_model("googlenet_bn").pretrained_cfg)  # the same keys
 
 
 def test_sorted_safetensors_file_gives_the_reference_logits(tmp_path):
@@ -151,6 +152,10 @@ def test_safetensors_without_the_package_is_a_clear_error(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
     with pytest.raises(ImportError, match="pip install safetensors"):
         ie.create_model("bn_inception", pretrained=path)
+    # timm publishes .safetensors: said before downloading anything (this URL is unreachable).
+    monkeypatch.setitem(P.PRETRAINED["timm.inception_v4"], "url", "http://127.0.0.1:9/model.safetensors")
+    with pytest.raises(ImportError, match="pip install safetensors"):
+        ie.create_model("inception_v4", pretrained=True)
 
 
 def test_facenet_file_picks_its_weights_by_head_width(tmp_path):
