@@ -24,6 +24,8 @@ _LAZY = {
     "describe_branches": "describe", "describe_module": "describe",
     # pretrained.py: the published weights' configs and their preprocessing
     "eval_transform": "pretrained", "list_pretrained": "pretrained", "get_pretrained_cfg": "pretrained",
+    # fold.py: BatchNorm folded into the convolutions, for inference
+    "fold_batchnorm": "fold",
     # training
     "train": "train", "Trainer": "train", "load_digits": "train",
     # experiments: the cluttered digits, several seeds per variant (train/cluttered.py, experiments.py)
