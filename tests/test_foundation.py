@@ -22,16 +22,16 @@ def test_import_prints_version_and_nothing_else():
     assert proc.stderr == ""
 
 
-def test_import_is_fast_and_lazy():
-    # Measured in a fresh interpreter; the heavy optional parts must not load at import.
-    proc = _run("import time, sys; t = time.perf_counter(); import inception_edu; "
-                "print(time.perf_counter() - t); "
-                "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'fvcore', 'pandas', 'sklearn') "
-                "if m in sys.modules))")
+def test_import_is_quiet_and_lazy():
+    # In a fresh interpreter: importing the library prints nothing and loads none of the heavy
+    # optional parts (how long it takes is torch's import, a benchmark figure, not a test).
+    heavy = ('matplotlib', 'ipywidgets', 'fvcore', 'pandas', 'sklearn', 'scipy', 'PIL', 'safetensors',
+             'torchvision')
+    proc = _run("import sys; import inception_edu; "
+                f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     assert proc.returncode == 0, proc.stderr
-    seconds, loaded = proc.stdout.strip().splitlines()
-    assert float(seconds) < 2.0
-    assert loaded == "[]"
+    assert proc.stdout.strip() == "[]"
+    assert proc.stderr == ""
 
 
 def test_every_public_name_resolves():
