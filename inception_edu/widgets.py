@@ -35,6 +35,7 @@ import html
 import io
 import itertools
 import json
+import sys
 from typing import Any, Callable, Mapping
 
 import ipywidgets as W
@@ -236,8 +237,12 @@ class Explorer(W.VBox):
         return {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
-        return {"text/plain": repr(self), "text/html": self.web().html,
-                "application/vnd.jupyter.widget-view+json": self._widget_view()}
+        bundle = {"text/plain": repr(self), "application/vnd.jupyter.widget-view+json": self._widget_view()}
+        # Colab always runs a kernel and shows the widget: drawing the web frames there would
+        # only make the reader wait. Everywhere else the stored output carries the web form.
+        if "google.colab" not in sys.modules:
+            bundle["text/html"] = self.web().html
+        return bundle
 
     def _ipython_display_(self, **kwargs) -> None:
         # ipywidgets 7.7 displays a widget through this hook (8 through _repr_mimebundle_);
