@@ -515,7 +515,7 @@ class EvalTransform:
         if backend != "torch":
             try:
                 from torchvision.transforms import v2
-            except ImportError:
+            except Exception:  # not installed, or a build that does not match this torch
                 if backend == "torchvision":
                     raise ImportError("backend='torchvision' needs torchvision: pip install "
                                       "torchvision (or use backend='torch')") from None

@@ -379,3 +379,17 @@ def test_eval_transform_bad_inputs():
         ie.eval_transform("timm.inception_v4", backend="cv2")
     with pytest.raises(ValueError, match="no published weights called"):
         ie.eval_transform("timm.inception_v5")
+
+
+def test_a_broken_torchvision_falls_back_to_torch(tmp_path, monkeypatch):
+    # A torchvision built for another torch fails at import with a RuntimeError
+    # ("operator torchvision::nms does not exist"), not an ImportError.
+    fake = tmp_path / "torchvision"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    for mod in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert ie.eval_transform("torchvision.googlenet").backend == "torch"
+    with pytest.raises(ImportError, match="needs torchvision"):
+        ie.eval_transform("torchvision.googlenet", backend="torchvision")

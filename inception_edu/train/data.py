@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+# ImageNet's channel statistics (used for image folders, the usual choice for photos) and
+# CIFAR-10's training-set ones: defined once, beside the published weights' preprocessing.
+from ..pretrained import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD  # noqa: F401
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-#: ImageNet's channel statistics, used for image folders (the usual choice for photos).
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-#: CIFAR-10's training-set channel statistics (the values torchvision users normally pass).
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 
 class Loaders(NamedTuple):
