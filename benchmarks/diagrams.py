@@ -37,30 +37,7 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 import inception_edu as ie  # noqa: E402
-
-
-def distinct_stages(model):
-    seen, out = set(), []
-    for s in model.stages:
-        key = tuple((type(m).__name__, getattr(m, "kernel_size", None), getattr(m, "stride", None))
-                    for m in s.module.modules())
-        if key not in seen:
-            seen.add(key)
-            out.append(s)
-    return out
-
-
-def stage_inputs(model):
-    shapes, handles = {}, []
-    for name in model.stage_names():
-        def hook(mod, args, name=name):
-            shapes[name] = tuple(args[0].shape[1:])
-        handles.append(getattr(model.features, name).register_forward_pre_hook(hook))
-    with torch.no_grad():
-        model.eval().features(torch.empty(1, model.in_chans, model.default_size, model.default_size, device="meta"))
-    for h in handles:
-        h.remove()
-    return shapes
+from inception_edu.diagrams import distinct_stages, stage_inputs  # noqa: E402
 
 
 def timed(fn, runs):

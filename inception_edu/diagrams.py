@@ -838,6 +838,44 @@ def show_svg(fig):
     return svg
 
 
+def distinct_stages(model) -> list:
+    """The first stage of each distinct module of a model: a stage whose layers have the same
+    types, kernels and strides as an earlier one (its widths may differ) is left out.
+    Inception-v4's four Inception-A modules are one; what the tests and the benchmark draw."""
+    seen, out = set(), []
+    for s in model.stages:
+        key = tuple((type(m).__name__, getattr(m, "kernel_size", None), getattr(m, "stride", None))
+                    for m in s.module.modules())
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def stage_inputs(model, input_size=None) -> dict[str, tuple]:
+    """The input shape (C, H, W) of every stage at ``input_size`` (default: the model's native
+    side), from forward pre-hooks on one pass of the trunk on the meta device."""
+    import torch
+    from torch.func import functional_call
+
+    size = int(input_size or model.default_size)
+    shapes, handles = {}, []
+    for name in model.stage_names():
+        def hook(mod, args, name=name):
+            shapes[name] = tuple(int(s) for s in args[0].shape[1:])
+        handles.append(getattr(model.features, name).register_forward_pre_hook(hook))
+    tensors = dict(model.features.named_parameters(remove_duplicate=False))
+    tensors.update(model.features.named_buffers(remove_duplicate=False))
+    try:
+        with torch.no_grad(), torch.device("meta"):
+            functional_call(model.features, {n: torch.empty_like(t, device="meta") for n, t in tensors.items()},
+                            (torch.empty(1, model.in_chans, size, size),))
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
 # ------------------------------------------------------------------------------------------------
 # The diagram explorer: a network and one of its modules
 # ------------------------------------------------------------------------------------------------
@@ -865,13 +903,7 @@ def _network(name: str):
     from .cost import stage_table
 
     model = _meta_model(name)
-    table = stage_table(model, counter="fast")
-    inputs, shape = {}, (model.in_chans, model.default_size, model.default_size)
-    outputs = dict(zip(table["stage"], table["output"]))
-    for s in model.stages:
-        inputs[s.name] = shape
-        shape = tuple(int(p) for p in outputs[s.name].split(" x "))
-    return model, table, inputs
+    return model, stage_table(model, counter="fast"), stage_inputs(model)
 
 
 def _drawable(module: nn.Module) -> bool:
