@@ -961,6 +961,10 @@ def plot_diagram(network: str = "inception_v4", stage: str | None = None):
     return draw_diagram(diagram_data(network, stage))
 
 
+def _diagram_numbers(d: dict) -> dict:
+    return {"multiply-adds (this module)": d["macs"], "share of the network (%)": round(100 * d["share"], 1)}
+
+
 def explore_diagram(network: str = "inception_v4", stage: str | None = None, networks=EXPLORER_NETWORKS):
     """Live explorer: pick a network's module from one dropdown ("inception_v4 / Mixed_5b:
     Inception-A (Fig. 4) (x 4)"); it is drawn with its output shapes and per-branch
@@ -987,6 +991,8 @@ def explore_diagram(network: str = "inception_v4", stage: str | None = None, net
         net, _, name = module.partition("/")
         return diagram_data(net, name)
 
-    extra = {"name": "explore_diagram"} if "name" in inspect.signature(Explorer).parameters else {}
+    # The web form's name and the numbers beside the figure, where the Explorer takes them.
+    accepted = inspect.signature(Explorer).parameters
+    extra = {k: v for k, v in (("name", "explore_diagram"), ("numbers", _diagram_numbers)) if k in accepted}
     return Explorer(compute, draw_diagram, {"module": dropdown(options, value, "module")},
                     title="module diagrams", **extra)
