@@ -1,6 +1,8 @@
 """Training throughput (images/s) and MFU of Inception-v3 at 299x299 on one GPU.
 
     python benchmarks/gpu_train_throughput.py --json benchmarks/results/gpu_train_throughput.json
+    torchrun --standalone --nproc_per_node=2 benchmarks/gpu_train_throughput.py --ddp \
+        --json benchmarks/results/gpu_train_ddp.json          # DDP scaling (2 GPUs)
 
 In one run, on the same synthetic device-resident batch (so the data pipeline is not measured):
 
@@ -88,11 +90,15 @@ def train_step_fn(model: nn.Module, amp: bool, label_smoothing=0.1, aux_weight=0
 
 
 def measure(make_model, *, amp: bool, channels_last: bool, compile: bool, batch: int, size: int,
-            warmup: int, steps: int) -> dict:
+            warmup: int, steps: int, ddp: bool = False) -> dict:
     torch.manual_seed(0)
     model = make_model().cuda().train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if ddp:  # one process per GPU under torchrun; the gradients all-reduced over nccl
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(model, device_ids=[torch.cuda.current_device()])
     fwd = torch.compile(model) if compile else model
     step = train_step_fn(fwd, amp)
     x = torch.randn(batch, 3, size, size, device="cuda")
@@ -129,10 +135,15 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50, help="timed steps")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile runs")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--ddp", action="store_true",
+                   help="under torchrun: our model (bf16, channels_last, compiled unless "
+                        "--no-compile) in DDP, images/s summed over the GPUs")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA GPU: this benchmark measures GPU training throughput", file=sys.stderr)
         return 2
+    if args.ddp:
+        return ddp_scaling(args, argv)
     torch.backends.cudnn.benchmark = True
     # The fp32 run keeps PyTorch's defaults, recorded below: cuDNN convolutions may use TF32
     # (cudnn.allow_tf32 defaults to True), matmuls do not (matmul.allow_tf32 defaults to False).
@@ -202,6 +213,43 @@ def main(argv=None) -> int:
             "batch_size": args.batch_size, "size": args.size, "steps": args.steps,
             "warmup": args.warmup, "tf32": tf32, "results": results,
             "fastest_ours": best["run"], "speedup_vs_torchvision_fp32_eager": speedup}, indent=1))
+    return 0
+
+
+def ddp_scaling(args, argv) -> int:
+    """Per-GPU and total images/s of our Inception-v3 in DDP; rank 0 reports."""
+    import os
+
+    import torch.distributed as dist
+
+    from inception_edu import create_model
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+    world, rank = dist.get_world_size(), dist.get_rank()
+    torch.backends.cudnn.benchmark = True
+    ours = lambda: create_model("inception_v3", num_classes=1000)  # noqa: E731
+    r = measure(ours, amp=True, channels_last=True, compile=not args.no_compile,
+                batch=args.batch_size, size=args.size, warmup=args.warmup, steps=args.steps, ddp=True)
+    rates = [None] * world
+    dist.all_gather_object(rates, r["images_per_s"])
+    if rank == 0:
+        device = torch.cuda.get_device_name()
+        command = "torchrun ... " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+        total = sum(rates)
+        print(f"DDP over {world} x {device}: {total:.0f} images/s in all "
+              f"({', '.join(f'{v:.0f}' for v in rates)} per GPU), batch {args.batch_size} per GPU; "
+              f"compare with `python {sys.argv[0]}` on one GPU for the scaling; command: `{command}`")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"device": device, "world_size": world,
+                                             "per_gpu_images_per_s": rates, "images_per_s": total,
+                                             "batch_per_gpu": args.batch_size, "size": args.size,
+                                             "compile": not args.no_compile, "command": command,
+                                             "torch": torch.__version__, "step_ms_rank0": r["step_ms"]},
+                                            indent=1))
+    dist.destroy_process_group()
     return 0
 
 

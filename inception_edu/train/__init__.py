@@ -10,17 +10,19 @@
 """
 from .checkpoint import (CheckpointError, load_checkpoint, load_model, save_checkpoint,
                          seed_everything)
-from .data import (Loaders, cifar10_loaders, digits_loaders, folder_loaders, load_digits,
-                   make_loaders, synthetic_loaders)
+from .data import (Loaders, ShardSampler, TrainTransform, cifar10_loaders, default_num_workers,
+                   digits_loaders, folder_loaders, load_digits, make_loaders, synthetic_loaders)
 from .losses import inception_loss, smoothed_cross_entropy
-from .recipes import RECIPES, Recipe, build_optimizer, build_scheduler, get_recipe, list_recipes
-from .trainer import (History, NonFiniteLossError, Predictions, Trainer, evaluate, fit,
-                      pick_device, predict_proba)
+from .recipes import (RECIPES, Recipe, build_optimizer, build_scheduler, default_recipe, get_recipe,
+                      initialize, list_recipes)
+from .trainer import (History, NonFiniteLossError, Predictions, Trainer, dist_info, evaluate, fit,
+                      init_distributed, pick_device, predict_proba)
 
 __all__ = [
     "Trainer", "fit", "evaluate", "predict_proba", "History", "Predictions", "pick_device",
     "NonFiniteLossError", "Recipe", "RECIPES", "get_recipe", "list_recipes", "build_optimizer",
-    "build_scheduler", "smoothed_cross_entropy", "inception_loss", "Loaders", "load_digits",
+    "build_scheduler", "default_recipe", "initialize", "dist_info", "init_distributed",
+    "ShardSampler", "TrainTransform", "default_num_workers", "smoothed_cross_entropy", "inception_loss", "Loaders", "load_digits",
     "digits_loaders", "cifar10_loaders", "folder_loaders", "synthetic_loaders", "make_loaders",
     "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model", "seed_everything",
 ]
