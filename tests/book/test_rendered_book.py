@@ -197,7 +197,7 @@ _TIMER = """r => { const form = r.querySelector('form'), img = r.querySelector('
     if (!r._timed) { r._timed = true;
       const start = () => { r._t0 = performance.now(); r._t2 = null; };
       form.addEventListener('input', start, true); form.addEventListener('change', start, true);
-      const done = () => { img.decode().then(() => { r._t2 = performance.now(); }); };
+      const done = () => { const t = () => { r._t2 = performance.now(); }; img.decode().then(t, t); };
       form.addEventListener('input', done); form.addEventListener('change', done); } }"""
 _ELAPSED = "async r => { for (let i = 0; i < 200 && r._t2 == null; i++) await new Promise(f => setTimeout(f, 10)); return r._t2 - r._t0; }"
 
