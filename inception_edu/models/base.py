@@ -117,7 +117,8 @@ class InceptionNet(nn.Module):
         h, w = x.shape[-2:]
         if min(h, w) < self.aux_min_size:
             a = self.aux_min_size
-            raise ValueError(f"{self.name} in training mode runs its auxiliary heads, which need inputs of "
+            raise ValueError(f"{self.name} in training mode (and forward_with_aux) runs its auxiliary heads, "
+                             f"which need inputs of "
                              f"at least {a}x{a} pixels; got {h}x{w}. Resize the images to {a}x{a}, build "
                              f"the model with aux_logits=False to train without the heads, or call "
                              f"model.eval() for inference (the trunk alone takes {self.min_size}x"
