@@ -825,17 +825,32 @@ def to_svg(fig) -> str:
     return buf.getvalue()
 
 
-def show_svg(fig):
-    """Display a diagram as SVG in a notebook (``IPython.display.SVG``); the figure is closed.
+class InlineSVG:
+    """A diagram's SVG text for a notebook output: inline HTML (so the web page's text is
+    searchable and crisp at any zoom) and ``image/svg+xml`` for front ends that want it."""
+
+    def __init__(self, svg: str):
+        self.data = svg
+
+    def _repr_html_(self) -> str:
+        # Inline in the page: the XML prolog and DOCTYPE belong to a file, not to HTML.
+        svg = self.data[self.data.index("<svg"):]
+        return f'<div class="ie-diagram" style="max-width:100%;overflow-x:auto">{svg}</div>'
+
+    def _repr_svg_(self) -> str:
+        return self.data
+
+
+def show_svg(fig) -> InlineSVG:
+    """Display a diagram as SVG in a notebook; the figure is closed.
 
     A chapter cell ends with ``ie.show_svg(ie.draw_module(...))``: the stored output is
-    deterministic SVG, which the web page shows as it is."""
+    deterministic SVG, which the web page shows inline (its labels are page text)."""
     import matplotlib.pyplot as plt
-    from IPython.display import SVG
 
-    svg = SVG(to_svg(fig))
+    out = InlineSVG(to_svg(fig))
     plt.close(fig)
-    return svg
+    return out
 
 
 def distinct_stages(model) -> list:
