@@ -375,10 +375,9 @@ class WebExplorer:
         first = self.frames[",".join(map(str, start))]
         fixed = ""
         if self.fixed:
-            fixed = ('<p class="ie-fixed">On this page: '
+            fixed = ('<p class="ie-fixed">Fixed on this page: '
                      + ", ".join(f"{html.escape(self._label(n))} = {html.escape(self._value_label(n, v))}"
-                                 for n, v in self.fixed.items())
-                     + " (every value in a running notebook).</p>")
+                                 for n, v in self.fixed.items()) + ".</p>")
         alt = html.escape(f"{ex.title or ex.name}: figure", quote=True)
         data = json.dumps({"controls": controls, "frames": self.frames, "images": self.images,
                            "alt": f"{ex.title or ex.name}: figure"}, separators=(",", ":"), sort_keys=True)
