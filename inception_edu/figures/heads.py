@@ -86,7 +86,7 @@ def draw_head_params(data: dict):
 
     # Fixed margins instead of tight_layout: laying the text out twice is most of a redraw's time.
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
-    fig.subplots_adjust(left=0.2, right=0.98, bottom=0.14, top=0.9, wspace=0.3)
+    fig.subplots_adjust(left=0.235, right=0.98, bottom=0.14, top=0.9, wspace=0.3)   # room for the heads' names
     keys = list(HEADS)
     values = [data["params"][k] for k in keys]
     colors = ["tab:red", "tab:blue", "tab:green"]
