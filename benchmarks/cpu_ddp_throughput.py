@@ -29,7 +29,7 @@ def worker(args) -> None:
     import torch.distributed as dist
 
     from inception_edu import create_model
-    from inception_edu.train import Trainer, synthetic_loaders
+    from inception_edu.train import Trainer, build_scheduler, synthetic_loaders
 
     torch.set_num_threads(1)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -40,8 +40,7 @@ def worker(args) -> None:
     model = create_model("inception_v3_cifar", num_classes=10, width_mult=0.5)
     trainer = Trainer(model, "fast", progress=False, device="cpu")
     loader = trainer._shard(loaders.train)
-    trainer.scheduler = __import__("inception_edu.train.recipes", fromlist=["x"]).build_scheduler(
-        trainer.optimizer, trainer.recipe, len(loader), 1)
+    trainer.scheduler = build_scheduler(trainer.optimizer, trainer.recipe, len(loader), 1)
     model.train()
     times = []
     for i, (x, y) in enumerate(loader):

@@ -132,7 +132,7 @@ def _run_train(args: argparse.Namespace, dist_device) -> int:
     from .checkpoint import load_checkpoint, seed_everything
     from .data import make_loaders
     from .recipes import Recipe, default_recipe, get_recipe
-    from .trainer import NonFiniteLossError, Trainer, dist_info, evaluate, pick_device
+    from .trainer import NonFiniteLossError, Trainer, dist_info, pick_device
 
     rank, world = dist_info()
     main = rank == 0
