@@ -9,8 +9,9 @@ MODELS = ie.list_models()
 
 
 def _small_input(model, batch=2):
-    # The smallest input the model accepts keeps the full-size networks fast on CPU.
-    s = model.min_size
+    # The smallest input the model accepts keeps the full-size networks fast on CPU; in
+    # training mode the auxiliary heads run, and they may need more (aux_min_size).
+    s = model.aux_min_size if model.training else model.min_size
     return torch.randn(batch, model.in_chans, s, s)
 
 
