@@ -840,6 +840,10 @@ class InlineSVG:
     def _repr_svg_(self) -> str:
         return self.data
 
+    def __repr__(self) -> str:
+        # The notebook's text/plain: stable (no memory address), so nbval can hold it.
+        return "InlineSVG(diagram)"
+
 
 def show_svg(fig) -> InlineSVG:
     """Display a diagram as SVG in a notebook; the figure is closed.
