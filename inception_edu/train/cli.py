@@ -187,7 +187,7 @@ def _run_train(args: argparse.Namespace, dist_device) -> int:
     model_kwargs = {"num_classes": loaders.num_classes, **model_kwargs}
     model = create_model(model_name, **model_kwargs)
     size = args.size or 32
-    min_size = getattr(model, "min_size", 0)
+    min_size = getattr(model, "aux_min_size", getattr(model, "min_size", 0))  # training runs the aux heads
     if min_size > size:
         raise ValueError(f"{model_name} needs inputs of at least {min_size}x{min_size} pixels: "
                          f"pass --size {min_size} (the images are resized)")
