@@ -495,6 +495,26 @@ class _ToBGR(nn.Module):
         return x.flip(-3)
 
 
+def transforms_v2(backend: str = "auto"):
+    """``torchvision.transforms.v2`` for ``backend`` ``'auto'`` or ``'torchvision'``, else None.
+
+    ``'auto'`` gives None when torchvision is missing or built for another torch (the callers
+    then take their plain-torch path); ``'torchvision'`` insists; ``'torch'`` never imports it.
+    """
+    if backend not in ("auto", "torchvision", "torch"):
+        raise ValueError(f"backend is 'auto', 'torchvision' or 'torch'; got {backend!r}")
+    if backend == "torch":
+        return None
+    try:
+        from torchvision.transforms import v2
+    except Exception:  # not installed, or a build that does not match this torch
+        if backend == "torchvision":
+            raise ImportError("backend='torchvision' needs torchvision: pip install "
+                              "torchvision (or use backend='torch')") from None
+        return None
+    return v2
+
+
 class EvalTransform:
     """Image -> the float tensor published weights expect: resize the shorter side to
     ``floor(size / crop_pct)`` (antialiased), centre crop ``size``, scale, channel order,
@@ -507,24 +527,16 @@ class EvalTransform:
     """
 
     def __init__(self, cfg: Mapping[str, Any], backend: str = "auto"):
-        if backend not in ("auto", "torchvision", "torch"):
-            raise ValueError(f"backend is 'auto', 'torchvision' or 'torch'; got {backend!r}")
         self.cfg = dict(cfg)
         self.steps = _steps(cfg)
         self.pipeline = None
-        if backend != "torch":
-            try:
-                from torchvision.transforms import v2
-            except Exception:  # not installed, or a build that does not match this torch
-                if backend == "torchvision":
-                    raise ImportError("backend='torchvision' needs torchvision: pip install "
-                                      "torchvision (or use backend='torch')") from None
-            else:
-                s = self.steps
-                mode = getattr(v2.InterpolationMode, s["interpolation"].upper())
-                self.pipeline = v2.Compose(
-                    [v2.Resize(s["resize"], interpolation=mode, antialias=True), v2.CenterCrop(s["crop"])]
-                    + ([_ToBGR()] if s["bgr"] else []) + [v2.Normalize(s["mean"], s["std"])])
+        v2 = transforms_v2(backend)
+        if v2 is not None:
+            s = self.steps
+            mode = getattr(v2.InterpolationMode, s["interpolation"].upper())
+            self.pipeline = v2.Compose(
+                [v2.Resize(s["resize"], interpolation=mode, antialias=True), v2.CenterCrop(s["crop"])]
+                + ([_ToBGR()] if s["bgr"] else []) + [v2.Normalize(s["mean"], s["std"])])
         self.backend = "torchvision" if self.pipeline is not None else "torch"
 
     def __call__(self, img) -> torch.Tensor:

@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 # ImageNet's channel statistics (used for image folders, the usual choice for photos) and
 # CIFAR-10's training-set ones: defined once, beside the published weights' preprocessing.
-from ..pretrained import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD  # noqa: F401
+from ..pretrained import (CIFAR10_MEAN, CIFAR10_STD, DEFAULT_CROP_PCT, IMAGENET_MEAN,  # noqa: F401
+                          IMAGENET_STD, eval_transform, transforms_v2)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -319,25 +320,17 @@ class TrainTransform:
     """
 
     def __init__(self, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, backend: str = "auto"):
-        if backend not in ("auto", "torchvision", "torch"):
-            raise ValueError(f"backend is 'auto', 'torchvision' or 'torch'; got {backend!r}")
         self.size = size
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
         self.pipeline = None
-        if backend != "torch":
-            try:
-                from torchvision.transforms import v2
-            except Exception:  # not installed, or a build that does not match this torch
-                if backend == "torchvision":
-                    raise ImportError("backend='torchvision' needs torchvision: pip install "
-                                      "torchvision (or use backend='torch')") from None
-            else:
-                self.pipeline = v2.Compose([
-                    v2.ToImage(),
-                    v2.RandomResizedCrop(size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
-                    v2.RandomHorizontalFlip(),
-                    v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+        v2 = transforms_v2(backend)
+        if v2 is not None:
+            self.pipeline = v2.Compose([
+                v2.ToImage(),
+                v2.RandomResizedCrop(size, scale=CROP_SCALE, ratio=CROP_RATIO, antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
         self.backend = "torchvision" if self.pipeline is not None else "torch"
 
     def __call__(self, im) -> torch.Tensor:
@@ -353,30 +346,11 @@ class TrainTransform:
         return (x - self.mean) / self.std
 
 
-class ResizeTransform:
-    """PIL image -> normalized tensor, resized to ``size x size`` (the fallback evaluation path
-    when :func:`inception_edu.pretrained.eval_transform` is not available)."""
-
-    def __init__(self, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-        self.size = size
-        self.mean = torch.tensor(mean).view(3, 1, 1)
-        self.std = torch.tensor(std).view(3, 1, 1)
-
-    def __call__(self, im) -> torch.Tensor:
-        from PIL import Image
-
-        return (_pil_to_tensor(im.resize((self.size, self.size), Image.BILINEAR)) - self.mean) / self.std
-
-
 def eval_image_transform(size: int, crop_pct: float | None = None):
     """Resize the shorter side to ``floor(size / crop_pct)``, centre crop ``size``, normalize
     with ImageNet's statistics: :func:`inception_edu.pretrained.eval_transform`, the one
     definition of that pipeline. ``crop_pct`` defaults as for a model built without weights
     (0.875, timm's default; 1.0 for inputs of 64 pixels or fewer)."""
-    try:
-        from ..pretrained import DEFAULT_CROP_PCT, eval_transform
-    except ImportError:  # an older checkout without the pretrained module: plain resize
-        return ResizeTransform(size)
     if crop_pct is None:
         crop_pct = 1.0 if size <= 64 else DEFAULT_CROP_PCT
     return eval_transform({"input_size": (3, size, size), "crop_pct": crop_pct,
