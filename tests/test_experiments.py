@@ -64,6 +64,15 @@ def test_a_seed_repeats_exactly_and_seeds_differ(two_variants):
     assert res.runs[0].history[0]["train_loss"] != res.runs[1].history[0]["train_loss"]
 
 
+def test_test_accuracy_is_of_the_trained_weights_not_their_average(two_variants):
+    res, _ = two_variants
+    ema = run_seeds(lambda num_classes, width_mult: plain_cnn(num_classes, width_mult=width_mult),
+                    {"narrow": dict(width_mult=0.25, ema_decay=0.9999)}, seeds=(0,), **TINY)
+    m = ema.runs[0].metrics
+    assert m["test_top1"] == res.runs[0].metrics["test_top1"]     # averaging changes no step
+    assert "test_top1_ema" in m
+
+
 def test_curves_have_integer_epoch_ticks(two_variants):
     import matplotlib
     matplotlib.use("Agg")
