@@ -30,7 +30,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", help="a registered network (python -m inception_edu list); "
                                    "with --resume, defaults to the checkpoint's")
     p.add_argument("--data", default="digits",
-                   help="digits | cifar10 | synthetic | PATH of an image folder (default: digits)")
+                   help="digits | cluttered | cifar10 | synthetic | PATH of an image folder (default: digits)")
     p.add_argument("--epochs", type=int, help="epochs to plan for (default: the recipe's)")
     p.add_argument("--recipe", choices=list_recipes(),
                    help="default: the model's (fast; nin for nin_*; with --resume: the "
@@ -61,8 +61,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--width-mult", type=float, help="channel width multiplier (small models)")
     p.add_argument("--size", type=int, help="input side in pixels (default 32; synthetic too)")
     p.add_argument("--num-workers", type=int,
-                   help="decoding processes per training process (default: none for digits and "
-                        "synthetic, else from the CPU count)")
+                   help="decoding processes per training process (default: none for digits, "
+                        "cluttered and synthetic, else from the CPU count)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 into --root")
     p.add_argument("--root", default="data", help="where CIFAR-10 lives (default: ./data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

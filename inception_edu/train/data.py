@@ -1,11 +1,16 @@
-"""Data for the chapters and the CLI: digits, CIFAR-10, an image folder, synthetic tensors.
+"""Data for the chapters and the CLI: digits, cluttered digits, CIFAR-10, an image folder,
+synthetic tensors.
 
 Every source returns a :class:`Loaders` (train, val, test DataLoaders + the number of
-classes). :func:`make_loaders` picks one by name: ``'digits' | 'cifar10' | 'synthetic' | PATH``.
+classes). :func:`make_loaders` picks one by name:
+``'digits' | 'cluttered' | 'cifar10' | 'synthetic' | PATH``.
 
 * ``digits``: scikit-learn's 1,797 handwritten digits (8x8, ships with scikit-learn, no
   download), upsampled to 32x32, three channels -- small enough to train an Inception network
   on a laptop CPU in a minute.
+* ``cluttered``: the same digits at several scales, at random places on a 32x32 canvas among
+  fragments of other digits and noise (:mod:`inception_edu.train.cluttered`, after the
+  cluttered MNIST of Jaderberg et al. 2015): hard enough that the chapters' variants differ.
 * ``cifar10``: through torchvision (Colab has it).
 * a folder: one subfolder per class (``PATH/cat/1.jpg``), read with Pillow. Training images
   get GoogLeNet's augmentation (Szegedy et al. 2014, Sec. 6: random crops of 8-100 % of the
@@ -477,13 +482,13 @@ def synthetic_loaders(batch_size: int = 64, size: int = 32, *, num_samples: int 
 def make_loaders(data: str | Path, batch_size: int = 64, size: int | None = None, *, seed: int = 0,
                  num_workers: int | None = None, device=None, augment: bool = True, root: str | Path = "data",
                  download: bool = False, num_classes: int = 10, num_samples: int = 1024) -> Loaders:
-    """``'digits'``, ``'cifar10'``, ``'synthetic'`` or the path of an image folder.
+    """``'digits'``, ``'cluttered'``, ``'cifar10'``, ``'synthetic'`` or the path of an image folder.
 
-    num_workers: ``None`` = none for the in-memory sets (digits, synthetic: a worker would only
-    copy tensors), :func:`default_num_workers` for those decoded from files.
+    num_workers: ``None`` = none for the in-memory sets (digits, cluttered, synthetic: a worker
+    would only copy tensors), :func:`default_num_workers` for those decoded from files.
     """
     name = str(data)
-    in_memory = name in ("digits", "synthetic")
+    in_memory = name in ("digits", "cluttered", "synthetic")
     if num_workers is None:
         num_workers = 0 if in_memory else default_num_workers()
     kw = dict(seed=seed, num_workers=num_workers, device=device)
