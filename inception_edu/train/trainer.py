@@ -34,6 +34,30 @@ from .losses import inception_loss, split_outputs
 from .recipes import Recipe, build_optimizer, build_scheduler, get_recipe, initialize, sync_lr
 
 
+def ema_with_warmup(decay: float):
+    """An exponential moving average for ``AveragedModel(multi_avg_fn=...)`` whose decay after
+    ``n`` updates is ``min(decay, (1 + n) / (10 + n))``.
+
+    This is TensorFlow's ``tf.train.ExponentialMovingAverage(decay, num_updates=global_step)``,
+    which the Inception training code used (tensorflow/models, research/inception,
+    ``inception_train.py``: ``ExponentialMovingAverage(inception.MOVING_AVERAGE_DECAY,
+    global_step)`` over the trainable variables and the BatchNorm statistics). Without the
+    warm-up a decay of 0.9999 leaves the average at the initial weights for the first ~10,000
+    steps: a short run would be evaluated at chance. Integer buffers (BatchNorm's
+    ``num_batches_tracked``) take the current value.
+    """
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        if torch.is_floating_point(averaged[0]) or torch.is_complex(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1.0 - d)
+        else:
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+    return update
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite: training stopped before writing anything."""
 
@@ -326,7 +350,7 @@ class Trainer:
                  model_kwargs: dict | None = None, progress: bool | None = None,
                  deterministic: bool = True, sync_bn: bool = False,
                  on_epoch_end: Callable[["Trainer", dict], None] | None = None, **overrides):
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
         self.recipe = get_recipe(recipe, **overrides)
         self.rank, self.world_size = dist_info()
@@ -391,7 +415,7 @@ class Trainer:
         # all-reduce; buffers are taken from rank 0 before evaluating and saving).
         self.ema = None
         if self.recipe.ema_decay:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.recipe.ema_decay),
+            self.ema = AveragedModel(self.model, multi_avg_fn=ema_with_warmup(self.recipe.ema_decay),
                                      use_buffers=True)
             self.model.__dict__["averaged"] = self.ema   # not a submodule: not in state_dict
         self.scheduler = None
