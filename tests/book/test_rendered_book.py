@@ -40,7 +40,7 @@ PAGE_EXPLORERS = {
     "book/08-inception-v3": ["explore_lr_schedule"],
     "book/09-inception-v4": ["explore_uniform_blocks"],
     "book/10-inception-resnet": ["explore_residual_scaling"],
-    "book/11-family": ["explore_family"],
+    "book/11-family": ["explore_family", "explore_diagram"],
 }
 MAX_PAGE_BYTES, MAX_BOOK_BYTES = 3_000_000, 40_000_000
 
