@@ -33,8 +33,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="digits | cluttered | cifar10 | synthetic | PATH of an image folder (default: digits)")
     p.add_argument("--epochs", type=int, help="epochs to plan for (default: the recipe's)")
     p.add_argument("--recipe", choices=list_recipes(),
-                   help="default: the model's (fast; nin for nin_*; with --resume: the "
-                        "checkpoint's)")
+                   help="default: the model's (fast; nin for the plain nin_cifar, batch_norm=False; "
+                        "with --resume: the checkpoint's)")
     p.add_argument("--out", required=True, help="folder for last.pt and metrics.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
@@ -59,6 +59,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu | cuda | mps (default: the best available)")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--width-mult", type=float, help="channel width multiplier (small models)")
+    p.add_argument("--model-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="options of the network's builder, as timm's train.py takes them, e.g. "
+                        "--model-kwargs batch_norm=False drop_rate=0.2 (nin_cifar trains with "
+                        "batch_norm=True unless told otherwise)")
     p.add_argument("--size", type=int, help="input side in pixels (default 32; synthetic too)")
     p.add_argument("--num-workers", type=int,
                    help="decoding processes per training process (default: none for digits, "
@@ -67,6 +71,24 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--root", default="data", help="where CIFAR-10 lives (default: ./data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def parse_model_kwargs(items: list[str]) -> dict:
+    """``["batch_norm=False", "drop_rate=0.2"]`` -> ``{"batch_norm": False, "drop_rate": 0.2}``
+    (values read as Python literals, else kept as text)."""
+    import ast
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model-kwargs takes KEY=VALUE pairs (e.g. batch_norm=False); "
+                             f"got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def _write_json(path: Path, obj) -> None:
@@ -131,17 +153,27 @@ def _run_train(args: argparse.Namespace, dist_device) -> int:
     from ..registry import create_model
     from .checkpoint import load_checkpoint, seed_everything
     from .data import make_loaders
-    from .recipes import Recipe, default_recipe, get_recipe
+    from .recipes import Recipe, default_model_kwargs, default_recipe, get_recipe
     from .trainer import NonFiniteLossError, Trainer, dist_info, pick_device
 
     rank, world = dist_info()
     main = rank == 0
     out = Path(args.out)
     ckpt_path = out / "last.pt"
-    model_name, model_kwargs, epochs = args.model, {}, args.epochs
-    base_recipe = args.recipe or default_recipe(args.model)
+    model_name, epochs = args.model, args.epochs
+    model_kwargs = parse_model_kwargs(args.model_kwargs)
     if args.width_mult is not None:
         model_kwargs["width_mult"] = args.width_mult
+    if not args.resume:
+        defaults = {k: v for k, v in default_model_kwargs(args.model).items() if k not in model_kwargs}
+        if defaults and main:
+            said = ", ".join(f"{k}={v}" for k, v in defaults.items())
+            print(f"{args.model}: {said} (the CLI's default for it; the plain network does not "
+                  f"learn in a short run: --model-kwargs "
+                  f"{' '.join(f'{k}={not v}' if isinstance(v, bool) else k + '=...' for k, v in defaults.items())}"
+                  f" for the paper's)", flush=True)
+        model_kwargs = {**defaults, **model_kwargs}
+    base_recipe = args.recipe or default_recipe(args.model, model_kwargs)
     if args.resume:
         # Fail before any work if the checkpoint is missing, corrupt or of another network.
         ckpt = load_checkpoint(ckpt_path, model_name=args.model)
