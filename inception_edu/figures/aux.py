@@ -141,13 +141,14 @@ def grad_norm_setup(seed: int = 0, batch_size: int = 128, size: int = 16) -> dic
     """
     from .. import create_model
     from ..train import digits_loaders, seed_everything
-    from ..train.experiments import without_batchnorm
+    from ..layers import remove_batchnorm
 
     seed_everything(seed)
     images, labels = next(iter(digits_loaders(batch_size=batch_size, size=size, seed=seed).train))
     small = create_model("googlenet_cifar", num_classes=10, aux_logits=True).train()
     seed_everything(seed)
-    plain = without_batchnorm(create_model("googlenet_cifar", num_classes=10, aux_logits=True), init="xavier")
+    # As the chapter builds it: BatchNorm out, conv biases back (GoogLeNet 2014), Xavier init.
+    plain = remove_batchnorm(create_model("googlenet_cifar", num_classes=10, aux_logits=True), init="xavier")
     return {"images": images, "labels": labels, "networks": {False: plain, True: small}}
 
 

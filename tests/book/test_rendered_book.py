@@ -251,7 +251,9 @@ def test_explorers_work_without_a_kernel(page, server, browser):
             assert [k for k, _ in shown] == list(expected), f"{page}: {name} shows other numbers"
             for key, value in shown:
                 want = expected[key]
-                assert value == (pytest.approx(want, rel=1e-9) if isinstance(want, float) else want), \
+                # rel 1e-5: chapter 3's gradient norms are float32 sums whose last digits depend
+                # on the thread count the page was drawn with; the formulas agree exactly.
+                assert value == (pytest.approx(want, rel=1e-5) if isinstance(want, float) else want), \
                     f"{page}: {name} at {values}: {key} shows {value}, the library computes {want}"
     ctx.close()
     assert errors == [], f"{page}: {errors}"
