@@ -35,7 +35,7 @@ book: $(STAMP)
 
 # Everything, in one pytest run spread over both cores.
 test: book browser-deps colab-env
-	$(PYTEST) -n 2 --dist loadfile --nbval tests book
+	$(PYTEST) -n 2 --dist loadfile --durations=30 --nbval tests book
 
 test-lib: $(STAMP)
 	$(PYTEST) --ignore=tests/book tests
