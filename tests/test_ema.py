@@ -8,17 +8,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from inception_edu.train import Trainer, evaluate, fit, load_checkpoint, synthetic_loaders
 
-from test_train import tiny
+from test_train import _one_thread, tiny  # noqa: F401  (the module's one-thread fixture)
 
 KEYS = ("train_loss", "train_top1", "val_loss", "val_top1", "ema_val_loss", "ema_val_top1", "lr")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _loaders():

@@ -175,19 +175,23 @@ def _tensors(seed, counts, cfg, size: int, channels: int):
     return out
 
 
+def _checked_tensors(split, counts, seed: int, config, size: int, channels: int) -> dict:
+    """The three splits' tensors, after checking the arguments both public loaders take."""
+    _check(split, counts, seed)
+    cfg = config or ClutterConfig()
+    cfg.check()
+    if size < 8:
+        raise ValueError(f"size must be at least 8; got {size}")
+    return _tensors(seed, counts, cfg, size, channels)
+
+
 def load_cluttered(split: str = "train", size: int = 32, *, channels: int = 3, seed: int = 0,
                    num_train: int = 3000, num_val: int = 600, num_test: int = 1000,
                    config: ClutterConfig | None = None) -> TensorDataset:
     """One split as a ``TensorDataset`` of (channels x size x size, label), normalized with
     the training split's mean and standard deviation (resized from the canvas if ``size``
     differs)."""
-    counts = (num_train, num_val, num_test)
-    _check(split, counts, seed)
-    cfg = config or ClutterConfig()
-    cfg.check()
-    if size < 8:
-        raise ValueError(f"size must be at least 8; got {size}")
-    return _tensors(seed, counts, cfg, size, channels)[split]
+    return _checked_tensors(split, (num_train, num_val, num_test), seed, config, size, channels)[split]
 
 
 def cluttered_loaders(batch_size: int = 64, size: int = 32, *, seed: int = 0, num_train: int = 3000,
@@ -198,13 +202,7 @@ def cluttered_loaders(batch_size: int = 64, size: int = 32, *, seed: int = 0, nu
     ``seed`` fixes the data (the source split and every image); ``loader_seed`` (default:
     ``seed``) the shuffle order -- the trainer reseeds it with its own seed anyway.
     """
-    counts = (num_train, num_val, num_test)
-    _check(None, counts, seed)
-    cfg = config or ClutterConfig()
-    cfg.check()
-    if size < 8:
-        raise ValueError(f"size must be at least 8; got {size}")
-    parts = _tensors(seed, counts, cfg, size, 3)
+    parts = _checked_tensors(None, (num_train, num_val, num_test), seed, config, size, 3)
     kw = dict(seed=seed if loader_seed is None else loader_seed, num_workers=num_workers,
               device=device)
     return Loaders(make_loader(parts["train"], batch_size, train=True, **kw),
